@@ -1,0 +1,88 @@
+/**
+ * Debezium's change-event envelope (`{ before, after, source, op, ts_ms, ... }`) to a ChangeEvent.
+ *
+ * - op c/u/d/r -> create/update/delete/read; t -> truncate.
+ * - op m (a logical decoding message from pg_logical_emit_message) carries no row and belongs on
+ *   the connector's `<prefix>.message` topic, never on a table topic: it is rejected with an
+ *   Error, so a stray one is dead-lettered rather than silently dropped.
+ * - Position: `source.lsn` as exact digits, `source.txId`, `source.ts_ms` (commit time), and
+ *   `source.snapshot` ("true", "first", "last", "incremental", ... -> true; "false"/absent -> false).
+ * Throws plain Errors; decode.ts adds the Kafka position.
+ */
+import type { KafkaPosition, Row, RowChangeEvent, SourcePosition, TruncateEvent } from '../change-event.js';
+import { isLosslessNumber, type LosslessJson } from '../json.js';
+import { fieldSchema, isJsonObject, type ConnectSchema, type JsonObject } from './connect-schema.js';
+import { convertRow } from './convert-value.js';
+
+const ROW_OPS = { c: 'create', u: 'update', d: 'delete', r: 'read' } as const;
+
+/** `schema` is the whole value's Connect schema, or null for schemaless JSON. */
+export function eventFromEnvelope(
+  payload: LosslessJson,
+  schema: ConnectSchema | null,
+  key: Row,
+  kafka: KafkaPosition,
+): RowChangeEvent | TruncateEvent {
+  if (!isJsonObject(payload)) throw new Error('value payload is not an object');
+  const op = payload.op;
+  if (typeof op !== 'string') throw new Error('value has no "op" (not a Debezium change event?)');
+  if (op === 'm') {
+    throw new Error('op "m" is a logical decoding message, not a row change; it belongs on the connector\'s message topic');
+  }
+  if (!isJsonObject(payload.source)) throw new Error('value has no "source" block');
+  const source = payload.source;
+  const table = text(source.table, 'source.table');
+  const schemaName = text(source.schema, 'source.schema');
+  const position = sourcePosition(source);
+
+  if (op === 't') return { op: 'truncate', table, schema: schemaName, key, kafka, source: position };
+  if (!Object.hasOwn(ROW_OPS, op)) throw new Error(`unknown op ${JSON.stringify(op)}`);
+
+  const before = rowImage(payload, schema, 'before');
+  const after = rowImage(payload, schema, 'after');
+  // A column may be unavailable in before (DELETE with default replica identity) and/or after.
+  const unavailableColumns = [...new Set([...(after?.unavailableColumns ?? []), ...(before?.unavailableColumns ?? [])])];
+  return {
+    op: ROW_OPS[op as keyof typeof ROW_OPS],
+    table,
+    schema: schemaName,
+    key,
+    before: before?.row ?? null,
+    after: after?.row ?? null,
+    unavailableColumns,
+    source: position,
+    kafka,
+  };
+}
+
+function rowImage(payload: JsonObject, schema: ConnectSchema | null, image: 'before' | 'after') {
+  const value = payload[image] ?? null;
+  if (value === null) return null;
+  return convertRow(value, schema && fieldSchema(schema, image, 'value schema'), image);
+}
+
+function sourcePosition(source: JsonObject): SourcePosition {
+  const lsn = source.lsn;
+  if (!isLosslessNumber(lsn) || !/^\d+$/.test(lsn.value)) throw new Error(`source.lsn is missing or not an unsigned integer`);
+  const txId = source.txId ?? null;
+  if (txId !== null && !isLosslessNumber(txId)) throw new Error('source.txId is not a number');
+  const tsMs = source.ts_ms;
+  if (!isLosslessNumber(tsMs)) throw new Error('source.ts_ms is missing or not a number');
+  return {
+    lsn: BigInt(lsn.value).toString(), // exact digits, no leading zeros
+    txId: txId === null ? null : Number(txId.value),
+    commitTimeMs: Number(tsMs.value),
+    snapshot: isSnapshot(source.snapshot ?? null),
+  };
+}
+
+/** Debezium marks snapshot rows with "true", "first", "last", "first_in_data_collection", "incremental", ...; streamed rows with "false" or nothing. */
+function isSnapshot(flag: LosslessJson): boolean {
+  if (flag === null || flag === false || flag === 'false') return false;
+  return flag === true || typeof flag === 'string';
+}
+
+function text(value: LosslessJson | undefined, path: string): string {
+  if (typeof value !== 'string' || value === '') throw new Error(`${path} is missing or not a string`);
+  return value;
+}
