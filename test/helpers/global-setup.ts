@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
 import { engineUrlsFromEnv, type EngineName, type EngineUrls } from './engines.js';
 import { probeEngine } from './probe.js';
+import { dockerAvailable, startComposeStack } from './containers.js';
 
 function loadEnvFile(path: string): void {
   if (!existsSync(path)) return;
@@ -19,12 +20,22 @@ function loadEnvFile(path: string): void {
   }
 }
 
-export default async function setup(project: TestProject): Promise<void> {
+async function probeAll(urls: EngineUrls) {
+  const names = Object.keys(urls) as EngineName[];
+  return Promise.all(names.map(async (name) => [name, await probeEngine(name, urls[name])] as const));
+}
+
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   loadEnvFile('.stack/env');
   loadEnvFile('.env');
   const urls: EngineUrls = engineUrlsFromEnv();
   const names = Object.keys(urls) as EngineName[];
-  const results = await Promise.all(names.map(async (name) => [name, await probeEngine(name, urls[name])] as const));
+  let results = await probeAll(urls);
+  let teardown: (() => Promise<void>) | undefined;
+  if (results.some(([, error]) => error !== null) && (await dockerAvailable())) {
+    teardown = await startComposeStack(process.cwd());
+    results = await probeAll(urls);
+  }
   const up = results.filter(([, error]) => error === null).map(([name]) => name);
   const down = results.filter(([, error]) => error !== null);
   const summary = names.map((n) => `${n}=${up.includes(n) ? 'up' : 'DOWN'}`).join(' ');
@@ -32,4 +43,5 @@ export default async function setup(project: TestProject): Promise<void> {
   for (const [name, error] of down) console.log(`[integration]   ${name} (${urls[name]}): ${error}`);
   project.provide('engineUrls', urls);
   project.provide('enginesUp', up);
+  return teardown;
 }

@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# The native stack: the same engines as docker-compose.yml, without Docker.
+#
+#   scripts/native/stack.sh up                 install what is missing, start everything, register the connector
+#   scripts/native/stack.sh install            only fetch/unpack engines (Maven Central, Debian)
+#   scripts/native/stack.sh start [engine...]  start engines (all when none named); running ones are left alone
+#   scripts/native/stack.sh stop  [engine...]  stop engines this script started (all when none named)
+#   scripts/native/stack.sh status             one line per engine: up/down, pid, port
+#   scripts/native/stack.sh logs <engine>      follow an engine's log (set LOG_LINES / NO_FOLLOW=1 to tweak)
+#   scripts/native/stack.sh reset              stop everything and delete all data (downloads are kept)
+#
+# Engines: postgres redis kafka elasticsearch mongodb connect
+#   PostgreSQL 15 (Debian)        127.0.0.1:5432   own cluster, wal_level=logical, loaded with postgres/init.sql
+#   Redis (Debian)                127.0.0.1:6379   append-only file on
+#   Kafka 3.9.1 KRaft (Maven)     127.0.0.1:9092
+#   Elasticsearch 8.19 (Maven)    127.0.0.1:9200   integ-test-zip distribution, unprivileged user
+#   mongo-java-server (Maven)     127.0.0.1:27017  H2 backend (persistent), no auth
+#   Kafka Connect + Debezium      127.0.0.1:8083   connector from debezium/connector-config.json
+#
+# Everything lives in one git-ignored folder, .stack/ (override with CDC_STACK_DIR):
+#   lib/ opt/ plugins/ dl/   engines (cached; Maven's own cache is ~/.m2)
+#   data/<engine>/           data
+#   log/<engine>.log         logs
+#   run/<engine>.pid         processes this script started
+#   env                      the engines' addresses, read by the test harness
+# Run as root, the engines run as the unprivileged user `cdcstack` (PostgreSQL and Elasticsearch
+# refuse to run as root).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STACK=${CDC_STACK_DIR:-$ROOT/.stack}
+POM=$ROOT/scripts/native/pom.xml
+
+KAFKA_VERSION=3.9.1
+DEBEZIUM_VERSION=3.2.3.Final
+ES_VERSION=8.19.21
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+JAVA_HOME_17=${JAVA_HOME_17:-}
+ALL_ENGINES=(postgres redis kafka elasticsearch mongodb connect)
+STACK_USER=cdcstack
+
+declare -A PORT=([postgres]=5432 [redis]=6379 [kafka]=9092 [elasticsearch]=9200 [mongodb]=27017 [connect]=8083)
+
+say() { printf '[native] %s\n' "$*"; }
+die() { printf '[native] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- prerequisites ---------------------------------------------------------------------------------
+
+find_java17() {
+  if [[ -n $JAVA_HOME_17 ]]; then echo "$JAVA_HOME_17"; return; fi
+  local candidate
+  for candidate in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk* /usr/lib/jvm/temurin-17* "${JAVA_HOME:-}"; do
+    if [[ -n $candidate && -x $candidate/bin/java ]] && "$candidate/bin/java" -version 2>&1 | grep -q 'version "17'; then
+      echo "$candidate"; return
+    fi
+  done
+  if command -v java >/dev/null && java -version 2>&1 | grep -q 'version "17'; then
+    dirname "$(dirname "$(readlink -f "$(command -v java)")")"; return
+  fi
+  return 1
+}
+
+apt_install() {
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    say "installing Debian packages: $*"
+    if [[ ! -f /var/lib/apt/lists/.cdc-updated ]]; then
+      apt-get update -qq && touch /var/lib/apt/lists/.cdc-updated
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    die "missing $*. Install it (Debian/Ubuntu: sudo apt-get install $*) and run again."
+  fi
+}
+
+check_prerequisites() {
+  JAVA17=$(find_java17) || die "Java 17 is required for Kafka, Kafka Connect and Elasticsearch 8 (Debian: apt-get install openjdk-17-jre-headless; or set JAVA_HOME_17)."
+  command -v mvn >/dev/null || apt_install maven
+  [[ -x $PG_BIN/postgres ]] || apt_install postgresql-15
+  command -v psql >/dev/null || apt_install postgresql-client-15
+  command -v redis-server >/dev/null || apt_install redis-server
+  command -v redis-cli >/dev/null || apt_install redis-tools
+  command -v unzip >/dev/null || apt_install unzip
+  command -v curl >/dev/null || apt_install curl
+  command -v node >/dev/null || die "Node.js 20+ is required (https://nodejs.org or Debian's nodejs)."
+  # Debian's redis-server package starts a system instance on 6379: ours must own that port.
+  if [[ $EUID -eq 0 ]] && pgrep -f 'redis-server .*:6379' >/dev/null && [[ ! -f $STACK/run/redis.pid ]]; then
+    say "stopping the system redis-server that Debian started on 6379 (the stack runs its own)"
+    (service redis-server stop || pkill -f 'redis-server .*:6379') >/dev/null 2>&1 || true
+  fi
+}
+
+# --- running as an unprivileged user ---------------------------------------------------------------
+
+# setpriv execs the command itself (no intermediate process), so a pid we record is the engine's.
+as_stack_user() {
+  if [[ $EUID -eq 0 ]]; then setpriv --reuid="$STACK_USER" --regid="$STACK_USER" --init-groups -- "$@"; else "$@"; fi
+}
+
+prepare_dirs() {
+  mkdir -p "$STACK"/{lib,opt,plugins,dl,data,log,run,conf}
+  if [[ $EUID -eq 0 ]]; then
+    id "$STACK_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$STACK_USER"
+    # The engines' user must be able to reach .stack/ through every parent folder (a fresh clone
+    # may sit in a 0700 temp folder): grant traverse-only (o+x) where it is missing.
+    local dir=$STACK
+    while [[ $dir != / ]]; do
+      dir=$(dirname "$dir")
+      [[ $(stat -c %A "$dir") == *x ]] || chmod o+x "$dir"
+    done
+    chown -R "$STACK_USER" "$STACK"/{data,log,run,conf}
+  fi
+}
+
+# --- install ---------------------------------------------------------------------------------------
+
+mvn_quiet() { mvn -q -B -Dstyle.color=never -f "$POM" "$@"; }
+
+install_engines() {
+  check_prerequisites
+  prepare_dirs
+  if [[ ! -f $STACK/lib/kafka/kafka_2.13-$KAFKA_VERSION.jar ]]; then
+    say "fetching Kafka $KAFKA_VERSION and Kafka Connect from Maven Central"
+    rm -rf "$STACK/lib/kafka"
+    mvn_quiet -Pkafka dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$STACK/lib/kafka"
+  fi
+  if [[ ! -f $STACK/lib/mongodb/mongo-java-server-h2-backend-1.47.0.jar ]]; then
+    say "fetching mongo-java-server from Maven Central"
+    rm -rf "$STACK/lib/mongodb"
+    mvn_quiet -Pmongodb dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$STACK/lib/mongodb"
+  fi
+  if [[ ! -d $STACK/plugins/debezium-connector-postgres ]]; then
+    say "fetching the Debezium PostgreSQL connector $DEBEZIUM_VERSION plugin from Maven Central"
+    mvn_quiet dependency:copy -Dartifact="io.debezium:debezium-connector-postgres:$DEBEZIUM_VERSION:tar.gz:plugin" -DoutputDirectory="$STACK/dl"
+    tar -xzf "$STACK/dl/debezium-connector-postgres-$DEBEZIUM_VERSION-plugin.tar.gz" -C "$STACK/plugins"
+  fi
+  if [[ ! -x $STACK/opt/elasticsearch-$ES_VERSION/bin/elasticsearch ]]; then
+    say "fetching Elasticsearch $ES_VERSION (integ-test-zip) from Maven Central"
+    mvn_quiet dependency:copy -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" -DoutputDirectory="$STACK/dl"
+    rm -rf "$STACK/opt/elasticsearch-$ES_VERSION"
+    unzip -q "$STACK/dl/elasticsearch-$ES_VERSION.zip" -d "$STACK/opt"
+  fi
+  # Elasticsearch writes its keystore and temp files under its home.
+  [[ $EUID -eq 0 ]] && chown -R "$STACK_USER" "$STACK/opt/elasticsearch-$ES_VERSION"
+  return 0
+}
+
+# --- process bookkeeping ---------------------------------------------------------------------------
+
+pid_of() { local f=$STACK/run/$1.pid; [[ -f $f ]] && cat "$f" || true; }
+is_running() { local pid; pid=$(pid_of "$1"); [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # wait_for <what> <seconds> <command...>
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      die "$what did not become ready within ${seconds}s; see its log: scripts/native/stack.sh logs ${what%% *}"
+    fi
+    sleep 1
+  done
+}
+
+# Starts a long-running command as the stack user, in the background, with its log and pid file.
+spawn() { # spawn <engine> <command...>
+  local engine=$1; shift
+  local log=$STACK/log/$engine.log
+  local -a as_user=()
+  [[ $EUID -eq 0 ]] && as_user=(setpriv --reuid="$STACK_USER" --regid="$STACK_USER" --init-groups --)
+  # nohup and setpriv both exec, so $! is the engine's own pid.
+  (cd "$STACK" && exec nohup "${as_user[@]}" "$@") </dev/null >>"$log" 2>&1 &
+  echo $! >"$STACK/run/$engine.pid"
+}
+
+refuse_foreign_port() { # an engine we did not start already holds the port
+  local engine=$1
+  if port_open "${PORT[$engine]}"; then
+    die "port ${PORT[$engine]} ($engine) is already in use by a process this stack did not start. Stop it, or stop the Docker stack (./setup.sh down), and run again."
+  fi
+}
+
+# --- engines ---------------------------------------------------------------------------------------
+
+start_postgres() {
+  local data=$STACK/data/postgres
+  if [[ ! -f $data/PG_VERSION ]]; then
+    say "postgres: creating a PostgreSQL 15 cluster in $data"
+    echo postgres >"$STACK/run/pwfile"
+    [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$STACK/run/pwfile"
+    as_stack_user "$PG_BIN/initdb" -D "$data" -U postgres --pwfile="$STACK/run/pwfile" -E UTF8 --locale=C.UTF-8 \
+      --auth-local=trust --auth-host=scram-sha-256 >"$STACK/log/postgres-initdb.log"
+    rm -f "$STACK/run/pwfile"
+    cat >>"$data/postgresql.conf" <<EOF
+# --- native stack (scripts/native/stack.sh) ---
+listen_addresses = '127.0.0.1'
+port = ${PORT[postgres]}
+unix_socket_directories = '$STACK/run'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+max_connections = 200
+EOF
+  fi
+  as_stack_user "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/postgres.log" -w -t 60 start >/dev/null
+  head -1 "$data/postmaster.pid" >"$STACK/run/postgres.pid"
+  if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='ecommerce'" postgres | grep -q 1; then
+    say "postgres: creating database ecommerce and loading postgres/init.sql"
+    PGPASSWORD=postgres psql -q -h 127.0.0.1 -U postgres -c 'CREATE DATABASE ecommerce' postgres
+    PGPASSWORD=postgres psql -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -f "$ROOT/postgres/init.sql" ecommerce >/dev/null
+  fi
+}
+
+start_redis() {
+  mkdir -p "$STACK/data/redis"; [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$STACK/data/redis"
+  spawn redis redis-server --bind 127.0.0.1 --port "${PORT[redis]}" --dir "$STACK/data/redis" \
+    --appendonly yes --save '' --daemonize no
+  wait_for "redis" 30 redis-cli -p "${PORT[redis]}" ping
+}
+
+start_kafka() {
+  local conf=$STACK/conf/kafka.properties data=$STACK/data/kafka
+  cat >"$conf" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:9093
+listeners=PLAINTEXT://127.0.0.1:${PORT[kafka]},CONTROLLER://127.0.0.1:9093
+advertised.listeners=PLAINTEXT://127.0.0.1:${PORT[kafka]}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$data
+num.partitions=3
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+EOF
+  write_log4j kafka
+  if [[ ! -f $data/meta.properties ]]; then
+    say "kafka: formatting KRaft storage"
+    local cluster_id
+    cluster_id=$(kafka_java kafka.tools.StorageTool random-uuid | tail -1)
+    as_stack_user "$JAVA17/bin/java" -cp "$STACK/lib/kafka/*" -Dlog4j.configuration="file:$STACK/conf/log4j-kafka.properties" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$conf" >>"$STACK/log/kafka.log" 2>&1
+  fi
+  spawn kafka "$JAVA17/bin/java" -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$STACK/conf/log4j-kafka.properties" -cp "$STACK/lib/kafka/*" kafka.Kafka "$conf"
+  wait_for "kafka" 120 port_open "${PORT[kafka]}"
+}
+
+kafka_java() { "$JAVA17/bin/java" -cp "$STACK/lib/kafka/*" -Dlog4j.configuration="file:$STACK/conf/log4j-kafka.properties" "$@"; }
+
+write_log4j() { # write_log4j <engine>: console appender (the spawn log), quiet third-party chatter
+  cat >"$STACK/conf/log4j-$1.properties" <<'EOF'
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.apache.kafka.clients=WARN
+log4j.logger.org.reflections=ERROR
+log4j.logger.kafka.log.LogCleaner=WARN
+log4j.logger.state.change.logger=WARN
+EOF
+}
+
+start_elasticsearch() {
+  local home=$STACK/opt/elasticsearch-$ES_VERSION data=$STACK/data/elasticsearch
+  mkdir -p "$data"; [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$data"
+  cat >"$home/config/elasticsearch.yml" <<EOF
+cluster.name: cdc-native
+node.name: native-1
+path.data: $data
+path.logs: $STACK/log/elasticsearch
+network.host: 127.0.0.1
+http.port: ${PORT[elasticsearch]}
+transport.port: 9300
+discovery.type: single-node
+# The integ-test-zip ships x-pack security, which would otherwise auto-configure TLS and passwords:
+# the Docker stack runs with security off too.
+xpack.security.enabled: false
+EOF
+  mkdir -p "$home/config/jvm.options.d" "$STACK/log/elasticsearch"
+  printf -- '-Xms%s\n-Xmx%s\n' "${ES_HEAP:-1g}" "${ES_HEAP:-1g}" >"$home/config/jvm.options.d/heap.options"
+  [[ $EUID -eq 0 ]] && chown -R "$STACK_USER" "$home/config" "$STACK/log/elasticsearch"
+  # -d: the launcher returns once the node has started (or failed); -p: the node's own pid.
+  as_stack_user env ES_JAVA_HOME="$JAVA17" ES_PATH_CONF="$home/config" "$home/bin/elasticsearch" -d -p "$STACK/run/elasticsearch.pid" \
+    >>"$STACK/log/elasticsearch.log" 2>&1 || die "elasticsearch failed to start; see $STACK/log/elasticsearch.log and $STACK/log/elasticsearch/"
+  wait_for "elasticsearch" 180 curl -sf "http://127.0.0.1:${PORT[elasticsearch]}/_cluster/health?wait_for_status=yellow&timeout=1s"
+}
+
+start_mongodb() {
+  mkdir -p "$STACK/data/mongodb"; [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$STACK/data/mongodb"
+  spawn mongodb "$JAVA17/bin/java" -Xmx512m -cp "$STACK/lib/mongodb/*" \
+    "$ROOT/scripts/native/MongoWireServer.java" "$STACK/data/mongodb/warehouse.mv" 127.0.0.1 "${PORT[mongodb]}"
+  wait_for "mongodb" 60 port_open "${PORT[mongodb]}"
+}
+
+start_connect() {
+  local conf=$STACK/conf/connect-distributed.properties
+  cat >"$conf" <<EOF
+bootstrap.servers=127.0.0.1:${PORT[kafka]}
+group.id=cdc-native-connect
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=true
+value.converter.schemas.enable=true
+config.storage.topic=connect_configs
+offset.storage.topic=connect_offsets
+status.storage.topic=connect_statuses
+config.storage.replication.factor=1
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.flush.interval.ms=5000
+listeners=http://127.0.0.1:${PORT[connect]}
+rest.advertised.host.name=127.0.0.1
+plugin.path=$STACK/plugins
+topic.creation.enable=true
+EOF
+  write_log4j connect
+  spawn connect "$JAVA17/bin/java" -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$STACK/conf/log4j-connect.properties" -cp "$STACK/lib/kafka/*" \
+    org.apache.kafka.connect.cli.ConnectDistributed "$conf"
+  wait_for "connect" 180 curl -sf "http://127.0.0.1:${PORT[connect]}/connectors"
+}
+
+start_engine() {
+  local engine=$1
+  if is_running "$engine"; then say "$engine: already running (pid $(pid_of "$engine"))"; return; fi
+  refuse_foreign_port "$engine"
+  say "$engine: starting"
+  local started=$SECONDS
+  "start_$engine"
+  say "$engine: up on 127.0.0.1:${PORT[$engine]} ($((SECONDS - started))s)"
+}
+
+stop_engine() {
+  local engine=$1 pid
+  pid=$(pid_of "$engine")
+  if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then rm -f "$STACK/run/$engine.pid"; return; fi
+  say "$engine: stopping (pid $pid)"
+  if [[ $engine == postgres ]]; then
+    as_stack_user "$PG_BIN/pg_ctl" -D "$STACK/data/postgres" -m fast -w stop >/dev/null || true
+  else
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  local deadline=$((SECONDS + 60))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then say "$engine: did not stop in 60s, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+    sleep 0.5
+  done
+  rm -f "$STACK/run/$engine.pid"
+}
+
+# --- connector and env file ------------------------------------------------------------------------
+
+register_connector() {
+  node "$ROOT/scripts/register-connector.mjs" --connect "http://127.0.0.1:${PORT[connect]}" --database-host 127.0.0.1
+}
+
+write_env_file() {
+  cat >"$STACK/env" <<EOF
+# Written by scripts/native/stack.sh: where the native engines listen.
+POSTGRES_URL=postgres://postgres:postgres@127.0.0.1:${PORT[postgres]}/ecommerce
+KAFKA_BROKERS=127.0.0.1:${PORT[kafka]}
+KAFKA_CONNECT_URL=http://127.0.0.1:${PORT[connect]}
+ELASTICSEARCH_URL=http://127.0.0.1:${PORT[elasticsearch]}
+REDIS_URL=redis://127.0.0.1:${PORT[redis]}
+MONGODB_URL=mongodb://127.0.0.1:${PORT[mongodb]}
+EOF
+}
+
+status() {
+  local engine pid state
+  printf '%-14s %-5s %-8s %s\n' ENGINE STATE PID ADDRESS
+  for engine in "${ALL_ENGINES[@]}"; do
+    pid=$(pid_of "$engine")
+    if is_running "$engine" && port_open "${PORT[$engine]}"; then state=up
+    elif is_running "$engine"; then state=start
+    else state=down; pid=-; fi
+    printf '%-14s %-5s %-8s 127.0.0.1:%s\n' "$engine" "$state" "${pid:--}" "${PORT[$engine]}"
+  done
+  if port_open "${PORT[connect]}"; then
+    printf '\nconnector ecommerce-postgres-connector: %s\n' \
+      "$(curl -s "http://127.0.0.1:${PORT[connect]}/connectors/ecommerce-postgres-connector/status" | node -e '
+        let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+          try { const j = JSON.parse(s); console.log(j.connector ? `${j.connector.state}, tasks: ${j.tasks.map((t) => t.state).join(",") || "none"}` : "not registered"); }
+          catch { console.log("not registered"); } });')"
+  fi
+}
+
+engines_from_args() { if (($# == 0)); then echo "${ALL_ENGINES[@]}"; else echo "$@"; fi; }
+
+validate_engines() {
+  local engine
+  for engine in "$@"; do
+    [[ -n ${PORT[$engine]:-} ]] || die "unknown engine '$engine' (engines: ${ALL_ENGINES[*]})"
+  done
+}
+
+main() {
+  local command=${1:-up}; shift || true
+  case $command in
+    install) install_engines ;;
+    up)
+      local started=$SECONDS
+      install_engines
+      for engine in "${ALL_ENGINES[@]}"; do start_engine "$engine"; done
+      register_connector
+      write_env_file
+      say "all engines up in $((SECONDS - started))s"
+      ;;
+    start)
+      # shellcheck disable=SC2046
+      set -- $(engines_from_args "$@"); validate_engines "$@"
+      JAVA17=$(find_java17) || die "Java 17 is required"
+      prepare_dirs
+      for engine in "$@"; do start_engine "$engine"; done
+      ;;
+    stop|down)
+      # shellcheck disable=SC2046
+      set -- $(engines_from_args "$@"); validate_engines "$@"
+      # Stop in reverse dependency order: Connect before Kafka and PostgreSQL.
+      local engine i
+      for ((i = ${#ALL_ENGINES[@]} - 1; i >= 0; i--)); do
+        engine=${ALL_ENGINES[i]}
+        [[ " $* " == *" $engine "* ]] && stop_engine "$engine"
+      done
+      ;;
+    status) status ;;
+    logs)
+      local engine=${1:-}; validate_engines "$engine"
+      local log=$STACK/log/$engine.log
+      [[ $engine == elasticsearch ]] && log=$STACK/log/elasticsearch/cdc-native.log
+      [[ -f $log ]] || die "no log yet for $engine ($log)"
+      if [[ -n ${NO_FOLLOW:-} ]]; then tail -n "${LOG_LINES:-100}" "$log"; else tail -n "${LOG_LINES:-100}" -f "$log"; fi
+      ;;
+    reset)
+      main stop
+      say "deleting data and logs in $STACK (downloads kept)"
+      rm -rf "$STACK"/{data,log,run,conf,env}
+      ;;
+    *) die "unknown command '$command' (up, install, start, stop, status, logs, reset)" ;;
+  esac
+}
+
+main "$@"
