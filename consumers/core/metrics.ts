@@ -1,0 +1,88 @@
+/**
+ * Prometheus metrics of one consumer process, in its own registry (served on /metrics by
+ * health-server.ts). Every series carries the `consumer` label. Only the runner records; sinks
+ * may add their own metrics to `metrics.registry`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type EventResult = 'ok' | 'dead_lettered';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  /** Events the runner settled, by table, op and how (written, or dead-lettered). */
+  readonly events: Counter<'table' | 'op' | 'result'>;
+  /** Messages per Kafka batch handed to the runner. */
+  readonly batchSize: Histogram<'topic'>;
+  /** Duration of each sink.write call (including ones that asked for a retry). */
+  readonly sinkWriteSeconds: Histogram<'outcome'>;
+  /** Backoff rounds: `stage` is "sink" (write said retry or threw) or "dead_letter" (DLQ produce failed). */
+  readonly retries: Counter<'stage'>;
+  /** Messages published to the dead-letter topic, by source topic and reason (decode | sink). */
+  readonly deadLettered: Counter<'topic' | 'reason'>;
+  /** High watermark minus committed offset, per partition, refreshed after every batch. */
+  readonly partitionLag: Gauge<'topic' | 'partition'>;
+  /** Now minus the PostgreSQL commit time of every event the sink accepted. */
+  readonly commitToSinkSeconds: Histogram<'table'>;
+
+  constructor(consumer: string, options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ consumer });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+
+    this.events = new Counter({
+      name: 'cdc_events_total',
+      help: 'Change events settled by the runner, by table, operation and result (ok or dead_lettered)',
+      labelNames: ['table', 'op', 'result'],
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'cdc_batch_size',
+      help: 'Messages per Kafka batch',
+      labelNames: ['topic'],
+      buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers,
+    });
+    this.sinkWriteSeconds = new Histogram({
+      name: 'cdc_sink_write_seconds',
+      help: 'Duration of sink.write calls; outcome is ok (all settled), retry (some asked for a retry) or error (threw)',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'cdc_retries_total',
+      help: 'Backoff rounds before retrying the same events',
+      labelNames: ['stage'],
+      registers,
+    });
+    this.deadLettered = new Counter({
+      name: 'cdc_dead_lettered_total',
+      help: 'Messages published to the dead-letter topic',
+      labelNames: ['topic', 'reason'],
+      registers,
+    });
+    this.partitionLag = new Gauge({
+      name: 'cdc_partition_lag',
+      help: 'Messages not yet committed: partition high watermark minus committed offset',
+      labelNames: ['topic', 'partition'],
+      registers,
+    });
+    this.commitToSinkSeconds = new Histogram({
+      name: 'cdc_commit_to_sink_seconds',
+      help: 'Seconds from the PostgreSQL commit of a change to the sink holding it',
+      labelNames: ['table'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+  }
+
+  /** Prometheus text exposition of everything in the registry. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

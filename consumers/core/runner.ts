@@ -1,0 +1,408 @@
+/**
+ * The batch runner: the ONLY code that talks to Kafka. It reads the consumer's topics in one
+ * consumer group, decodes every message once, hands the events to the sink in Kafka order and
+ * moves the committed offset only once the sink (or the dead-letter topic) holds everything up to
+ * it. Delivery is therefore at least once; sinks make redelivery harmless with LSN guards.
+ *
+ * Contract, per partition (partitions run concurrently, up to `partitionsConsumedConcurrently`):
+ * - A batch is split into chunks of at most `maxEventsPerWrite` messages; each chunk is decoded
+ *   and written with one `sink.write` call, in offset order.
+ * - Decoding failures are permanent: the original message is dead-lettered.
+ * - `ok` and `failed` results settle a message; the first `retry` (or a thrown write) stops the
+ *   settled prefix. The runner dead-letters the `failed` ones of the prefix (waiting for the
+ *   broker's ack), commits the offset after the prefix, backs off (capped exponential with
+ *   jitter, heartbeating meanwhile) and hands the same events again from the retried one on.
+ *   Nothing is skipped or reordered, however long the sink needs.
+ * - A dead-letter publish that fails is retried the same way, never skipped.
+ * - Retrying stops only when the batch is no longer ours: the consumer is stopping, a rebalance
+ *   took the partition away (the heartbeat throws, or a new generation joined), or a seek made the
+ *   batch stale. Then nothing more is committed for it; the next owner reads it again from the
+ *   last commit.
+ * - Offsets are committed only for partitions assigned in the generation the batch came from.
+ * - `stop()` lets the current batches finish (or give up if they are waiting to retry), commits
+ *   what the sink holds, leaves the group and disconnects.
+ */
+import {
+  Kafka,
+  Partitioners,
+  logLevel as KafkaLogLevel,
+  type Admin,
+  type Batch,
+  type Consumer,
+  type EachBatchPayload,
+  type KafkaMessage,
+  type LogEntry,
+  type Producer,
+} from 'kafkajs';
+import type { ChangeEvent } from './change-event.js';
+import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
+import { mergeOutcomes, nextOffset, partitionLag, planSettlement, type DecodedEntry, type MessageOutcome } from './batch-plan.js';
+import { buildDeadLetterMessage } from './dead-letter.js';
+import { decodeMessage } from './debezium/decode.js';
+import { describeError, toError } from './errors.js';
+import type { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import type { Sink, WriteResult } from './sink.js';
+
+export interface RunnerOptions {
+  consumerName: string;
+  brokers: string[];
+  groupId: string;
+  topics: string[];
+  /** Where a group with no committed offset starts: true = earliest (the snapshot). */
+  fromBeginning: boolean;
+  deadLetterTopic: string;
+  sink: Sink;
+  logger: Logger;
+  clientId?: string;
+  partitionsConsumedConcurrently?: number;
+  retry?: BackoffPolicy;
+  metrics?: Metrics;
+  /** Most messages per sink.write call; default 500. */
+  maxEventsPerWrite?: number;
+  /** Called once if kafkajs gives up on the consumer for good (it restarts it on its own otherwise). */
+  onFatalError?: (error: Error) => void;
+}
+
+const DEFAULT_RETRY: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
+const DEFAULT_MAX_EVENTS_PER_WRITE = 500;
+/** Longest single sleep while backing off: we heartbeat between sleeps. */
+const HEARTBEAT_SLICE_MS = 1_000;
+
+/** One message of a chunk on its way through decode, sink and dead-letter. */
+interface Entry {
+  readonly message: KafkaMessage;
+  readonly decoded: DecodedEntry;
+  /** How many times the sink was given this message's event. */
+  attempts: number;
+}
+
+/** What a batch handler needs to know about the batch it works on. */
+interface BatchContext {
+  readonly payload: EachBatchPayload;
+  readonly batch: Batch;
+  readonly generation: number;
+  readonly log: Logger;
+}
+
+export class Runner {
+  private readonly options: RunnerOptions;
+  private readonly retryPolicy: BackoffPolicy;
+  private readonly maxEventsPerWrite: number;
+  private readonly metrics: Metrics;
+  private readonly kafka: Kafka;
+  private consumer: Consumer | null = null;
+  private producer: Producer | null = null;
+  /** Aborted by stop(): wakes every backoff sleep at once. */
+  private readonly stopSignal = new AbortController();
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
+  private joined = false;
+  /** Counts group joins; a batch may only commit in the generation it was fetched in. */
+  private generation = 0;
+  private assignment = new Map<string, Set<number>>();
+
+  constructor(options: RunnerOptions) {
+    this.options = options;
+    this.retryPolicy = options.retry ?? DEFAULT_RETRY;
+    this.maxEventsPerWrite = options.maxEventsPerWrite ?? DEFAULT_MAX_EVENTS_PER_WRITE;
+    this.metrics = options.metrics ?? new Metrics(options.consumerName, { defaultMetrics: false });
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? `cdc-${options.consumerName}`,
+      brokers: options.brokers,
+      logLevel: kafkaLevelFor(options.logger.level),
+      logCreator: kafkaLogCreator(options.logger.child({ component: 'kafkajs' })),
+    });
+  }
+
+  /**
+   * Ensures the dead-letter topic exists, connects the producer, joins the group and starts
+   * consuming. Resolves once the first join attempt finished (see isReady for the state).
+   * Throws if the broker cannot be reached or the topic cannot be created.
+   */
+  async start(): Promise<void> {
+    const { logger, topics, groupId, fromBeginning, deadLetterTopic } = this.options;
+    await this.ensureTopic(deadLetterTopic);
+
+    this.producer = this.kafka.producer({
+      // Idempotent: a retried dead-letter publish is written once per attempt the broker acked.
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await this.producer.connect();
+
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.generation++;
+      this.assignment = new Map(Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]));
+      this.joined = true;
+      logger.info({ generation: this.generation, assignment: payload.memberAssignment }, 'joined consumer group');
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.joined = false;
+      logger.info('consumer group is rebalancing');
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.joined = false;
+      if (payload.restart) {
+        logger.warn({ err: payload.error }, 'kafka consumer crashed; kafkajs restarts it');
+      } else if (!this.stopping) {
+        logger.error({ err: payload.error }, 'kafka consumer crashed for good');
+        this.options.onFatalError?.(toError(payload.error));
+      }
+    });
+
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+    logger.info({ groupId, topics, deadLetterTopic }, 'runner started');
+  }
+
+  /** Joined the consumer group and not stopping. */
+  isReady(): boolean {
+    return this.joined && !this.stopping;
+  }
+
+  /**
+   * Lets the batches in progress finish (a batch waiting to retry gives up at once, without
+   * committing), commits what the sink holds, leaves the group, disconnects. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      this.stopSignal.abort();
+      try {
+        await this.consumer?.disconnect();
+      } finally {
+        await this.producer?.disconnect();
+        this.options.logger.info('runner stopped');
+      }
+    })();
+    return this.stopped;
+  }
+
+  private async ensureTopic(topic: string): Promise<void> {
+    const admin: Admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const created = await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+      if (created) this.options.logger.info({ topic }, 'created dead-letter topic');
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const context: BatchContext = {
+      payload,
+      batch,
+      generation: this.generation,
+      log: this.options.logger.child({ topic: batch.topic, partition: batch.partition }),
+    };
+    this.metrics.batchSize.observe({ topic: batch.topic }, batch.messages.length);
+    this.recordLag(batch, batch.firstOffset() ?? batch.highWatermark);
+
+    for (let start = 0; start < batch.messages.length; start += this.maxEventsPerWrite) {
+      if (payload.isStale()) return; // a seek moved this partition: the rest is fetched again
+      const chunk = batch.messages.slice(start, start + this.maxEventsPerWrite);
+      if (!(await this.processChunk(chunk, context))) return;
+      await payload.heartbeat();
+    }
+  }
+
+  /** Writes one chunk until every message is settled. False when the batch stopped being ours. */
+  private async processChunk(chunk: KafkaMessage[], context: BatchContext): Promise<boolean> {
+    let pending: Entry[] = chunk.map((message) => ({ message, decoded: this.decode(message, context.batch), attempts: 0 }));
+    let round = 0;
+    while (pending.length > 0) {
+      const outcomes = await this.writeRound(pending);
+      const plan = planSettlement(outcomes);
+
+      const deadLetters = plan.deadLetter.map((index) => ({ entry: pending[index]!, outcome: outcomes[index]! }));
+      if (deadLetters.length > 0 && !(await this.publishDeadLetters(deadLetters, context))) return false;
+      this.recordSettled(pending.slice(0, plan.settled), outcomes);
+      if (plan.settled > 0 && !(await this.commit(pending[plan.settled - 1]!.message.offset, context))) return false;
+      if (plan.retry === null) return true;
+
+      // Progress resets the backoff; a sink that keeps refusing waits longer each round.
+      round = plan.settled > 0 ? 1 : round + 1;
+      pending = pending.slice(plan.settled);
+      this.metrics.retries.inc({ stage: 'sink' });
+      const delayMs = backoffDelay(round, this.retryPolicy);
+      context.log.warn(
+        { offset: pending[0]!.message.offset, attempt: pending[0]!.attempts, delayMs, err: plan.retry.error },
+        'sink asked to retry; backing off, then writing the same events again',
+      );
+      if (!(await this.backOff(delayMs, context))) return false;
+    }
+    return true;
+  }
+
+  /** One sink.write for the pending events; its results lined up with the pending messages. */
+  private async writeRound(pending: Entry[]): Promise<MessageOutcome[]> {
+    const events: ChangeEvent[] = [];
+    for (const entry of pending) {
+      if ('event' in entry.decoded) {
+        events.push(entry.decoded.event);
+        entry.attempts++;
+      }
+    }
+    if (events.length === 0) return mergeOutcomes(pending.map((entry) => entry.decoded), []);
+
+    const started = process.hrtime.bigint();
+    let results: WriteResult[] | null = null;
+    let thrown: Error | undefined;
+    try {
+      results = await this.options.sink.write(events);
+    } catch (error) {
+      thrown = toError(error);
+    }
+    const outcomes = mergeOutcomes(pending.map((entry) => entry.decoded), results, thrown);
+    const outcome = thrown ? 'error' : outcomes.some((o) => o.status === 'retry') ? 'retry' : 'ok';
+    this.metrics.sinkWriteSeconds.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    return outcomes;
+  }
+
+  private decode(message: KafkaMessage, batch: Batch): DecodedEntry {
+    try {
+      return {
+        event: decodeMessage({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }),
+      };
+    } catch (error) {
+      // Decoding is a pure function of the bytes: whatever it throws, it will throw again.
+      return { decodeError: toError(error) };
+    }
+  }
+
+  /** Publishes the originals and waits for the broker's ack; retries until acked or no longer ours. */
+  private async publishDeadLetters(items: { entry: Entry; outcome: MessageOutcome }[], context: BatchContext): Promise<boolean> {
+    const { batch, log } = context;
+    const messages = items.map(({ entry, outcome }) => {
+      const failure = outcome as Extract<MessageOutcome, { status: 'failed' }>;
+      return buildDeadLetterMessage(
+        { topic: batch.topic, partition: batch.partition, offset: entry.message.offset, timestamp: entry.message.timestamp, key: entry.message.key, value: entry.message.value, headers: entry.message.headers },
+        { consumer: this.options.consumerName, error: failure.error, reason: failure.reason, attempts: entry.attempts },
+      );
+    });
+    for (let round = 1; ; round++) {
+      try {
+        await this.producer!.send({ topic: this.options.deadLetterTopic, messages, acks: -1 });
+        break;
+      } catch (error) {
+        this.metrics.retries.inc({ stage: 'dead_letter' });
+        const delayMs = backoffDelay(round, this.retryPolicy);
+        log.error({ err: error, delayMs, deadLetterTopic: this.options.deadLetterTopic }, 'dead-letter publish failed; backing off, then publishing again');
+        if (!(await this.backOff(delayMs, context))) return false;
+      }
+    }
+    for (const { entry, outcome } of items) {
+      const failure = outcome as Extract<MessageOutcome, { status: 'failed' }>;
+      this.metrics.deadLettered.inc({ topic: batch.topic, reason: failure.reason });
+      log.error(
+        { offset: entry.message.offset, reason: failure.reason, attempts: entry.attempts, error: describeError(failure.error), deadLetterTopic: this.options.deadLetterTopic },
+        'message dead-lettered',
+      );
+    }
+    return true;
+  }
+
+  private recordSettled(settled: Entry[], outcomes: MessageOutcome[]): void {
+    const now = Date.now();
+    settled.forEach((entry, index) => {
+      const outcome = outcomes[index]!;
+      const result = outcome.status === 'ok' ? 'ok' : 'dead_lettered';
+      if ('event' in entry.decoded) {
+        const event = entry.decoded.event;
+        this.metrics.events.inc({ table: event.table, op: event.op, result });
+        if (result === 'ok' && event.op !== 'tombstone') {
+          this.metrics.commitToSinkSeconds.observe({ table: event.table }, Math.max(0, now - event.source.commitTimeMs) / 1000);
+        }
+      } else {
+        this.metrics.events.inc({ table: 'unknown', op: 'unknown', result });
+      }
+    });
+  }
+
+  /** Resolves and commits the offset after `offset`, only if the partition is still ours. */
+  private async commit(offset: string, context: BatchContext): Promise<boolean> {
+    const { payload, batch, log } = context;
+    if (!this.owns(context)) {
+      log.warn({ offset }, 'partition no longer assigned to this member: not committing');
+      return false;
+    }
+    const next = nextOffset(offset);
+    payload.resolveOffset(offset);
+    await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+    this.recordLag(batch, next);
+    log.debug({ offset: next }, 'committed');
+    return true;
+  }
+
+  /** Sleeps `delayMs` in slices, heartbeating between them. False when the batch is no longer ours. */
+  private async backOff(delayMs: number, context: BatchContext): Promise<boolean> {
+    const until = Date.now() + delayMs;
+    for (;;) {
+      if (!this.stillOurs(context)) {
+        context.log.info('batch no longer ours (stopping, rebalanced or stale): giving up without committing');
+        return false;
+      }
+      const left = until - Date.now();
+      if (left <= 0) return true;
+      await sleep(Math.min(left, HEARTBEAT_SLICE_MS), this.stopSignal.signal);
+      // Keeps the group session alive while we wait; throws if the group is rebalancing, which
+      // ends this batch without a commit (kafkajs then re-joins and fetches from the last commit).
+      if (!this.stopping) await context.payload.heartbeat();
+    }
+  }
+
+  private stillOurs(context: BatchContext): boolean {
+    return !this.stopping && context.payload.isRunning() && !context.payload.isStale() && this.owns(context);
+  }
+
+  private owns(context: BatchContext): boolean {
+    return context.generation === this.generation && (this.assignment.get(context.batch.topic)?.has(context.batch.partition) ?? false);
+  }
+
+  private recordLag(batch: Batch, committedOffset: string): void {
+    this.metrics.partitionLag.set({ topic: batch.topic, partition: String(batch.partition) }, partitionLag(batch.highWatermark, committedOffset));
+  }
+}
+
+/** kafkajs log level matching the pino level (kafkajs has no trace/fatal). */
+function kafkaLevelFor(level: string): KafkaLogLevel {
+  switch (level) {
+    case 'trace':
+    case 'debug':
+      return KafkaLogLevel.DEBUG;
+    case 'info':
+      return KafkaLogLevel.INFO;
+    case 'warn':
+      return KafkaLogLevel.WARN;
+    case 'silent':
+      return KafkaLogLevel.NOTHING;
+    default:
+      return KafkaLogLevel.ERROR;
+  }
+}
+
+/** Routes kafkajs' own log lines into pino, structured, with their kafkajs namespace. */
+export function kafkaLogCreator(logger: Logger) {
+  return () =>
+    ({ namespace, level, log }: LogEntry): void => {
+      const { message, timestamp: _timestamp, logger: _name, ...fields } = log;
+      const line = { namespace, ...fields };
+      if (level === KafkaLogLevel.ERROR) logger.error(line, message);
+      else if (level === KafkaLogLevel.WARN) logger.warn(line, message);
+      else if (level === KafkaLogLevel.INFO) logger.info(line, message);
+      else logger.debug(line, message);
+    };
+}
