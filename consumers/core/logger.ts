@@ -78,6 +78,9 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level ?? 'info',
       base: { consumer: options.consumer },
       redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+      // formatters.log already turned errors into masked plain objects; pino's default `err`
+      // serializer would re-serialize those as type "Object", so only real errors go through it.
+      serializers: { err: (value: unknown) => (value instanceof Error ? maskDeep(value, 0) : value) },
       formatters: {
         level: (label) => ({ level: label }),
         log: (object) => maskDeep(object, 0) as Record<string, unknown>,
