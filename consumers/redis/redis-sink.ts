@@ -1,0 +1,167 @@
+/**
+ * RedisSink: keeps the Redis hot cache (layout in key-layout.ts) equal to the newest state of
+ * every captured row.
+ *
+ * Contract (see consumers/core/sink.ts):
+ * - `write(events)` sends ONE pipeline per batch: one EVALSHA of the apply-change script per row
+ *   event. The script applies an event atomically and only if its LSN is newer than the one
+ *   Redis holds for the row, so replays, redeliveries and out-of-order events never roll data
+ *   back or duplicate a list entry.
+ * - Results per event: `ok` when applied or refused as stale (Redis already holds something
+ *   newer); tombstones are `ok` and change nothing; `retry` for anything transient (connection
+ *   lost, Redis down or loading, timeout, OOM, script busy), in which case the runner backs off
+ *   and sends the same events again; `failed` for data Redis can never store (bad key, malformed
+ *   LSN or timestamp, non-integer stock, a key holding the wrong type) and for TRUNCATE, which
+ *   the cache cannot apply per row (flush the table's keys by hand, see the README).
+ * - The sink never retries by itself: while Redis is down commands fail fast (no offline
+ *   queue), and the ioredis client keeps reconnecting in the background.
+ */
+import { Redis, ReplyError } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ChangeEvent } from '../core/change-event.js';
+import { PermanentError, RetriableError } from '../core/errors.js';
+import { failed, ok, retry, type Sink, type WriteResult } from '../core/sink.js';
+import { APPLY_CHANGE_LUA } from './apply-change-script.js';
+import { type KeyLayout, keyLayout } from './key-layout.js';
+import { buildScriptCall, type ScriptSettings } from './script-call.js';
+
+export interface RedisSinkOptions {
+  /** e.g. redis://127.0.0.1:6379 */
+  readonly url: string;
+  /** Prepended to every key; "" in production so `GET order:1` works, unique in tests. */
+  readonly keyPrefix: string;
+  readonly recentOrdersLength: number;
+  readonly deleteMarkerTtlSeconds: number;
+  /** Row TTL in seconds per table name; tables not listed never expire. */
+  readonly ttlSecondsByTable: Readonly<Record<string, number>>;
+  /** A command with no reply after this long counts as transient failure. Default 10 s. */
+  readonly commandTimeoutMs?: number;
+  /** Told about connection trouble (the client reconnects by itself); e.g. the consumer's logger. */
+  readonly logger?: Pick<Logger, 'warn'>;
+}
+
+/** Reply error codes that mean "Redis cannot do it right now", not "this event is bad". */
+const TRANSIENT_REPLY_CODES = new Set([
+  'LOADING', 'BUSY', 'OOM', 'READONLY', 'MASTERDOWN', 'TRYAGAIN', 'NOSCRIPT', 'CLUSTERDOWN',
+  'MOVED', 'ASK', 'NOREPLICAS', 'MISCONF', 'UNBLOCKED',
+]);
+
+/** Maps a per-command error to a result: reply errors about the data are permanent, the rest transient. */
+export function resultForError(error: Error): WriteResult {
+  if (error instanceof ReplyError) {
+    const code = error.message.split(' ', 1)[0] ?? '';
+    if (!TRANSIENT_REPLY_CODES.has(code)) {
+      return failed(new PermanentError(`Redis refused the event: ${error.message}`, { cause: error }));
+    }
+  }
+  return retry(new RetriableError(`Redis write did not complete: ${error.message}`, { cause: error }));
+}
+
+/** The ioredis client with the script registered as a command (EVALSHA, EVAL on first use). */
+type ScriptedRedis = Redis & {
+  applyChange(...keysAndArgs: string[]): Promise<string>;
+};
+
+export class RedisSink implements Sink {
+  readonly name = 'redis';
+  readonly keys: KeyLayout;
+  private readonly redis: ScriptedRedis;
+  private readonly settings: ScriptSettings;
+  private closed = false;
+
+  constructor(options: RedisSinkOptions) {
+    this.keys = keyLayout(options.keyPrefix);
+    this.settings = {
+      keys: this.keys,
+      ttlSecondsByTable: options.ttlSecondsByTable,
+      deleteMarkerTtlSeconds: options.deleteMarkerTtlSeconds,
+      recentOrdersLength: options.recentOrdersLength,
+    };
+    this.redis = new Redis(options.url, {
+      lazyConnect: true,
+      // Fail fast while Redis is away: the runner owns retrying (with backoff and heartbeats),
+      // so commands must not pile up in a client-side queue.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.commandTimeoutMs ?? 10_000,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    }) as ScriptedRedis;
+    // ioredis sends EVAL the first time per connection and EVALSHA afterwards (and again EVAL
+    // after a NOSCRIPT, e.g. when Redis restarted and lost its script cache).
+    this.redis.defineCommand('applyChange', { numberOfKeys: 3, lua: APPLY_CHANGE_LUA });
+    // Connection errors also surface as per-event `retry` results; a listener keeps them from
+    // crashing the process as unhandled 'error' events while the client reconnects.
+    this.redis.on('error', (error: Error) => options.logger?.warn({ err: error }, 'redis connection error'));
+  }
+
+  async start(): Promise<void> {
+    await this.redis.connect();
+    // Compiles the script once at start-up, so a broken script stops the consumer right away.
+    await this.redis.script('LOAD', APPLY_CHANGE_LUA);
+  }
+
+  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
+    const results: WriteResult[] = new Array(events.length);
+    const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & { exec(): Promise<[Error | null, unknown][] | null> };
+    const sent: number[] = [];
+
+    events.forEach((event, index) => {
+      if (event.op === 'tombstone') {
+        results[index] = ok; // The delete before it already removed the row.
+        return;
+      }
+      if (event.op === 'truncate') {
+        results[index] = failed(new PermanentError(`TRUNCATE of ${event.table} cannot be applied to the Redis cache; remove its keys by hand`));
+        return;
+      }
+      try {
+        const call = buildScriptCall(event, this.settings);
+        pipeline.applyChange(...call.keys, ...call.args);
+        sent.push(index);
+      } catch (error) {
+        results[index] = error instanceof PermanentError
+          ? failed(error)
+          : failed(new PermanentError(`cannot build the Redis write: ${String(error)}`, { cause: error }));
+      }
+    });
+
+    if (sent.length > 0) {
+      let replies: [Error | null, unknown][] | null;
+      try {
+        replies = await pipeline.exec();
+      } catch (error) {
+        replies = null;
+        const cause = error instanceof Error ? error : new Error(String(error));
+        for (const index of sent) results[index] = resultForError(cause);
+      }
+      if (replies) {
+        sent.forEach((eventIndex, replyIndex) => {
+          const error = replies[replyIndex]?.[0] ?? null;
+          results[eventIndex] = error ? resultForError(error) : ok;
+        });
+      }
+    }
+    return results;
+  }
+
+  async isReady(): Promise<boolean> {
+    if (this.closed || this.redis.status !== 'ready') return false;
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.redis.quit();
+    } catch {
+      // Not connected (or the connection broke): nothing left to flush, just drop it.
+      this.redis.disconnect();
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Turns one row change into the arguments of the apply-change script (see apply-change-script.ts
+ * for the calling convention). Pure: no Redis here, so it is unit-tested on its own.
+ *
+ * Throws PermanentError for an event that can never be cached (no usable key, malformed LSN,
+ * created_at that is not a timestamp): the sink reports it as `failed` and the runner
+ * dead-letters it. Values the script itself must judge (stock figures) are passed through and
+ * refused there, before anything is written.
+ */
+import type { Row, RowChangeEvent, Value } from '../core/change-event.js';
+import { PermanentError } from '../core/errors.js';
+import { type KeyLayout, idSegment, valueSegment, viewOf } from './key-layout.js';
+
+export interface ScriptSettings {
+  readonly keys: KeyLayout;
+  /** Row TTL per table name, in seconds; absent = no TTL. */
+  readonly ttlSecondsByTable: Readonly<Record<string, number>>;
+  readonly deleteMarkerTtlSeconds: number;
+  readonly recentOrdersLength: number;
+}
+
+export interface ScriptCall {
+  /** KEYS: row key, LSN hash, delete marker. */
+  readonly keys: readonly [string, string, string];
+  readonly args: readonly string[];
+}
+
+const LSN_PATTERN = /^(0|[1-9][0-9]*)$/;
+const ZONE_PATTERN = /(Z|[+-]\d{2}(:?\d{2})?)$/i;
+
+/**
+ * Epoch milliseconds of a decoded timestamp ("2026-03-02T08:00:00.123456Z"), as a string for
+ * the script; "" for null/absent. A timestamp without zone (PostgreSQL `timestamp`) is read as
+ * UTC, as Debezium encodes it.
+ */
+export function epochMillis(value: Value | undefined, column: string): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value !== 'string') throw new PermanentError(`${column} is not a timestamp string: ${JSON.stringify(value)}`);
+  const iso = ZONE_PATTERN.test(value) || !value.includes('T') ? value : `${value}Z`;
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms)) throw new PermanentError(`${column} is not a timestamp: ${JSON.stringify(value)}`);
+  return String(ms);
+}
+
+/** A key value for a view argument: "" for null/absent. */
+function idArg(value: Value | undefined): string {
+  return value === null || value === undefined ? '' : valueSegment(value);
+}
+
+/** A number the script checks (stock figures): "" for null/absent, else its text as given. */
+function numberArg(value: Value | undefined): string {
+  if (value === null || value === undefined) return '';
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value);
+}
+
+/** View args A, B, C for the table (see the script's calling convention). */
+function viewArgs(table: string, row: Row | null, before: Row | null): [string, string, string] {
+  switch (viewOf(table)) {
+    case 'order':
+      return [epochMillis(row?.created_at, 'created_at'), idArg(row?.customer_id), idArg(before?.customer_id)];
+    case 'product':
+      return [numberArg(row?.stock_quantity), numberArg(row?.low_stock_threshold), ''];
+    case 'order_item':
+      return [idArg(row?.order_id), '', idArg(before?.order_id)];
+    default:
+      return ['', '', ''];
+  }
+}
+
+export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings): ScriptCall {
+  const { keys } = settings;
+  const lsn = event.source.lsn;
+  if (!LSN_PATTERN.test(lsn)) throw new PermanentError(`event LSN is not a decimal string: ${JSON.stringify(lsn)}`);
+  const field = keys.field(event.table, event.key);
+  const id = idSegment(event.key);
+  const isDelete = event.op === 'delete';
+
+  let rowJson = '';
+  const toast: string[] = [];
+  if (!isDelete) {
+    if (event.after === null) throw new PermanentError(`${event.op} event without an after row`);
+    rowJson = JSON.stringify(event.after);
+    for (const column of event.unavailableColumns) {
+      const fallback = event.before?.[column];
+      toast.push(column, fallback === undefined ? '' : JSON.stringify(fallback));
+    }
+  }
+  const [a, b, c] = isDelete
+    ? viewArgs(event.table, null, event.before)
+    : viewArgs(event.table, event.after, event.before);
+
+  return {
+    keys: [keys.row(event.table, event.key), keys.lsnHash, keys.deleteMarker(field)],
+    args: [
+      isDelete ? 'delete' : 'upsert',
+      lsn,
+      field,
+      keys.prefix,
+      viewOf(event.table),
+      id,
+      rowJson,
+      String(settings.ttlSecondsByTable[event.table] ?? 0),
+      String(settings.deleteMarkerTtlSeconds),
+      String(settings.recentOrdersLength),
+      a,
+      b,
+      c,
+      String(toast.length / 2),
+      ...toast,
+    ],
+  };
+}
