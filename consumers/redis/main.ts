@@ -1,6 +1,12 @@
 /**
- * consumer:redis entrypoint (placeholder). The sink is not built yet; once it is, this file becomes:
- *   await runConsumer({ name: 'redis', createSink: (config, logger) => new ...Sink(...) });
+ * consumer:redis — keeps the Redis hot cache equal to the captured tables (layout: key-layout.ts).
+ * Group `cdc-redis`; its own variables are listed in redis-config.ts.
  */
-process.stderr.write('consumer:redis is not implemented yet (see the issue tracker)\n');
-process.exit(1);
+import { runConsumer } from '../core/run-consumer.js';
+import { redisConfigFromEnv } from './redis-config.js';
+import { RedisSink } from './redis-sink.js';
+
+await runConsumer({
+  name: 'redis',
+  createSink: (_config, logger) => new RedisSink({ ...redisConfigFromEnv(process.env), logger }),
+});
