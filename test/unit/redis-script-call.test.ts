@@ -52,8 +52,8 @@ describe('buildScriptCall', () => {
 
   it('lists unchanged-TOAST columns with the raw JSON of `before` as fallback', () => {
     const before = productRow(1);
-    const { description: _d, attributes: _a, ...after } = before;
-    const call = buildScriptCall(update('products', { id: 1 }, { ...after, attributes: before.attributes }, after, 8, ['description', 'attributes']), settings);
+    const { description: _d, attributes, ...after } = before;
+    const call = buildScriptCall(update('products', { id: 1 }, { ...after, attributes: attributes! }, after, 8, ['description', 'attributes']), settings);
     const args = named(call.args);
     expect(args.toastCount).toBe('2');
     expect(args.toast).toEqual(['description', '', 'attributes', JSON.stringify(before.attributes)]);
