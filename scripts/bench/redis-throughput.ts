@@ -1,0 +1,288 @@
+/**
+ * Redis consumer throughput against its raw ceiling, measured in the same run:
+ *
+ *   npx tsx scripts/bench/redis-throughput.ts            (100,000 events, 3 rounds)
+ *   BENCH_EVENTS=20000 BENCH_ROUNDS=1 npx tsx scripts/bench/redis-throughput.ts
+ *
+ * 1. Pre-fills a fresh topic (3 partitions) with BENCH_EVENTS real-shaped order INSERT events:
+ *    copies of a real Debezium message (test/fixtures/debezium/orders-create.json, or else the
+ *    first INSERT found on ecommerce.public.orders) with new ids, order numbers, customers,
+ *    created_at and strictly increasing LSNs.
+ * 2. consumer: the Runner (new group, from the beginning) drains the topic into a RedisSink on a
+ *    fresh key prefix. Rate = events / (last sink write done - first sink write started), i.e.
+ *    draining speed once the group has joined (the join time is printed apart).
+ * 3. raw: the same events, decoded beforehand, sent straight to Redis by the same sink (same
+ *    Lua script, same key layout, one pipeline per 500 events, 3 streams like 3 partitions),
+ *    into another fresh prefix. No Kafka, no decoding.
+ * Each round runs both; the medians of BENCH_ROUNDS rounds and their ratio are printed
+ * (target: consumer >= 0.8 x raw). Everything the bench creates (topic, groups, DLQ topic, keys)
+ * is removed at the end.
+ *
+ * Needs Kafka (KAFKA_BROKERS) and Redis (REDIS_URL); Debezium only if no fixture exists yet.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
+import type { ChangeEvent } from '../../consumers/core/change-event.js';
+import { decodeMessage } from '../../consumers/core/debezium/decode.js';
+import { createLogger } from '../../consumers/core/logger.js';
+import { Runner } from '../../consumers/core/runner.js';
+import type { Sink, WriteResult } from '../../consumers/core/sink.js';
+import { deletePrefix } from '../../consumers/redis/cache-dump.js';
+import { RedisSink } from '../../consumers/redis/redis-sink.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PARTITIONS = 3;
+const RAW_CHUNK = 500;
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const RUN = `bench-redis-${Date.now().toString(36)}`;
+const TOPIC = `${RUN}.public.orders`;
+const FIXTURE = resolve(import.meta.dirname, '../../test/fixtures/debezium/orders-create.json');
+
+const logger = createLogger({ consumer: 'redis-bench', level: 'warn', pretty: false });
+const kafka = new Kafka({ clientId: RUN, brokers: BROKERS, logLevel: logLevel.NOTHING });
+const log = (message: string) => console.log(`[bench] ${message}`);
+
+interface RawMessage {
+  key: string;
+  value: string;
+}
+
+/** A real orders INSERT message: the captured fixture, else the first one on the live topic. */
+async function templateMessage(): Promise<RawMessage & { source: string }> {
+  if (existsSync(FIXTURE)) {
+    const fixture = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { keyRaw: string; valueRaw: string };
+    return { key: fixture.keyRaw, value: fixture.valueRaw, source: FIXTURE };
+  }
+  const consumer = kafka.consumer({ groupId: `${RUN}-template` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: 'ecommerce.public.orders', fromBeginning: true });
+  try {
+    return await new Promise<RawMessage & { source: string }>((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error('no INSERT found on ecommerce.public.orders within 60 s')), 60_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const value = message.value?.toString('utf8');
+          if (!value || !message.key) return;
+          const payload = (JSON.parse(value) as { payload?: { op?: string } }).payload;
+          if (payload?.op !== 'c') return;
+          clearTimeout(timer);
+          resolvePromise({ key: message.key.toString('utf8'), value, source: 'ecommerce.public.orders (live)' });
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+    await withAdmin((admin) => admin.deleteGroups([`${RUN}-template`])).catch(() => undefined);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+/** Copies of the template for order i: new key, id, order number, customer, created_at, LSN. */
+function messageFactory(template: RawMessage): (i: number) => RawMessage {
+  const key = parseLossless(template.key) as Json;
+  const value = parseLossless(template.value) as Json;
+  const keyPayload = ('payload' in key ? key.payload : key) as Json;
+  const payload = ('payload' in value ? value.payload : value) as Json;
+  const after = payload.after as Json;
+  const source = payload.source as Json;
+  const baseLsn = BigInt(String(source.lsn));
+  const baseCreated = Date.parse('2026-01-01T00:00:00Z');
+  const createdAt = after.created_at;
+  return (i) => {
+    const id = new LosslessNumber(String(1_000_000 + i));
+    keyPayload.id = id;
+    after.id = id;
+    after.order_number = `BENCH-${i}`;
+    after.customer_id = new LosslessNumber(String(1 + (i % 500)));
+    // Keep the template's encoding of created_at: ISO string (ZonedTimestamp) or epoch number.
+    const ms = baseCreated + i * 10;
+    if (typeof createdAt === 'string') after.created_at = new Date(ms).toISOString().replace('Z', '123Z'); // microseconds
+    else if (createdAt instanceof LosslessNumber) after.created_at = new LosslessNumber(String(BigInt(ms) * 1000n));
+    source.lsn = new LosslessNumber(String(baseLsn + BigInt(i) * 64n));
+    return { key: stringifyLossless(key)!, value: stringifyLossless(value)! };
+  };
+}
+
+async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function prefill(make: (i: number) => RawMessage): Promise<RawMessage[]> {
+  await withAdmin((admin) => admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }], waitForLeaders: true }));
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const all: RawMessage[] = [];
+  try {
+    for (let start = 0; start < EVENTS; start += 2_000) {
+      const chunk: RawMessage[] = [];
+      for (let i = start; i < Math.min(EVENTS, start + 2_000); i++) chunk.push(make(i));
+      all.push(...chunk);
+      await producer.send({ topic: TOPIC, acks: -1, messages: chunk });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return all;
+}
+
+/** Passes writes through and notes when the first started and when `target` events were settled. */
+class TimingSink implements Sink {
+  readonly name: string;
+  firstWriteAt = 0;
+  okCount = 0;
+  settledCount = 0;
+  private finish!: (at: number) => void;
+  readonly done = new Promise<number>((resolvePromise) => (this.finish = resolvePromise));
+  constructor(private readonly inner: Sink, private readonly target: number) {
+    this.name = inner.name;
+  }
+  start() { return this.inner.start(); }
+  isReady() { return this.inner.isReady(); }
+  close() { return this.inner.close(); }
+  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
+    if (this.firstWriteAt === 0) this.firstWriteAt = performance.now();
+    const results = await this.inner.write(events);
+    this.okCount += results.filter((result) => result.status === 'ok').length;
+    this.settledCount += results.filter((result) => result.status !== 'retry').length;
+    if (this.settledCount >= this.target) this.finish(performance.now());
+    return results;
+  }
+}
+
+function newSink(prefix: string): RedisSink {
+  return new RedisSink({ url: REDIS_URL, keyPrefix: prefix, recentOrdersLength: 100, deleteMarkerTtlSeconds: 86_400, ttlSecondsByTable: {} });
+}
+
+async function consumerRound(round: number): Promise<{ rate: number; joinMs: number }> {
+  const prefix = `${RUN}:consumer${round}:`;
+  const sink = new TimingSink(newSink(prefix), EVENTS);
+  await sink.start();
+  const runner = new Runner({
+    consumerName: 'redis-bench',
+    brokers: BROKERS,
+    groupId: `${RUN}-group-${round}`,
+    topics: [TOPIC],
+    fromBeginning: true,
+    deadLetterTopic: `${RUN}.dlq`,
+    sink,
+    logger,
+    partitionsConsumedConcurrently: PARTITIONS,
+  });
+  const startedAt = performance.now();
+  await runner.start();
+  const doneAt = await sink.done;
+  await runner.stop();
+  await sink.close();
+  const failed = EVENTS - sink.okCount;
+  if (failed > 0) throw new Error(`consumer round ${round}: ${failed} events not ok`);
+  const redis = new Redis(REDIS_URL);
+  try {
+    const stored = await redis.zcard(`${prefix}orders:by_created_at`);
+    if (stored !== EVENTS) throw new Error(`consumer round ${round}: ${stored} orders in Redis, expected ${EVENTS}`);
+    await deletePrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
+  }
+  return { rate: EVENTS / ((doneAt - sink.firstWriteAt) / 1000), joinMs: sink.firstWriteAt - startedAt };
+}
+
+async function rawRound(round: number, events: ChangeEvent[]): Promise<number> {
+  const prefix = `${RUN}:raw${round}:`;
+  const sink = newSink(prefix);
+  await sink.start();
+  // Same split as the topic: one ordered stream per partition, streams in parallel.
+  const streams = Array.from({ length: PARTITIONS }, (_, p) => events.filter((event) => event.kafka.partition === p));
+  const startedAt = performance.now();
+  await Promise.all(streams.map(async (stream) => {
+    for (let start = 0; start < stream.length; start += RAW_CHUNK) {
+      const results = await sink.write(stream.slice(start, start + RAW_CHUNK));
+      if (results.some((result) => result.status !== 'ok')) throw new Error(`raw round ${round}: a write was not ok`);
+    }
+  }));
+  const elapsed = performance.now() - startedAt;
+  await sink.close();
+  const redis = new Redis(REDIS_URL);
+  try {
+    const stored = await redis.zcard(`${prefix}orders:by_created_at`);
+    if (stored !== EVENTS) throw new Error(`raw round ${round}: ${stored} orders in Redis, expected ${EVENTS}`);
+    await deletePrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
+  }
+  return EVENTS / (elapsed / 1000);
+}
+
+/** The same events the consumer decodes, with the partitions Kafka gave them. */
+async function decodedFromTopic(): Promise<ChangeEvent[]> {
+  const events: ChangeEvent[] = [];
+  const consumer = kafka.consumer({ groupId: `${RUN}-decode`, maxBytesPerPartition: 10 * 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+  await new Promise<void>((resolvePromise) => {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          events.push(decodeMessage({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }));
+        }
+        if (events.length >= EVENTS) resolvePromise();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return events;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const format = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} events/s`;
+
+async function main(): Promise<void> {
+  const template = await templateMessage();
+  log(`template: ${template.source} (${template.value.length} bytes per message)`);
+  const make = messageFactory(template);
+  const prefillStart = performance.now();
+  await prefill(make);
+  log(`pre-filled ${TOPIC} with ${EVENTS} order events in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
+  const events = await decodedFromTopic();
+  log(`decoded ${events.length} events for the raw runs (sample LSN ${events[0]?.op !== 'tombstone' && events[0]?.op !== 'truncate' ? events[0]?.source.lsn : '?'})`);
+
+  const consumerRates: number[] = [];
+  const rawRates: number[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const consumer = await consumerRound(round);
+      consumerRates.push(consumer.rate);
+      const raw = await rawRound(round, events);
+      rawRates.push(raw);
+      log(`round ${round}: consumer ${format(consumer.rate)} (group join ${(consumer.joinMs / 1000).toFixed(1)} s, not counted), raw ${format(raw)}, ratio ${(consumer.rate / raw).toFixed(2)}`);
+    }
+  } finally {
+    await withAdmin(async (admin) => {
+      await admin.deleteGroups([...Array.from({ length: ROUNDS }, (_, i) => `${RUN}-group-${i + 1}`), `${RUN}-decode`]).catch(() => undefined);
+      await admin.deleteTopics({ topics: [TOPIC, `${RUN}.dlq`] }).catch(() => undefined);
+    });
+  }
+  const consumerMedian = median(consumerRates);
+  const rawMedian = median(rawRates);
+  const ratio = consumerMedian / rawMedian;
+  log(`median of ${ROUNDS}: consumer ${format(consumerMedian)}, raw ${format(rawMedian)}, ratio ${ratio.toFixed(2)} (target >= 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'})`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error('[bench] failed:', error);
+    process.exit(1);
+  },
+);
