@@ -1,6 +1,13 @@
 /**
- * consumer:elasticsearch entrypoint (placeholder). The sink is not built yet; once it is, this file becomes:
- *   await runConsumer({ name: 'elasticsearch', createSink: (config, logger) => new ...Sink(...) });
+ * consumer:elasticsearch — keeps the search indexes (products, orders, customers, order_items)
+ * in step with the database. Group `cdc-elasticsearch`; its own variables are listed in
+ * elasticsearch-config.ts, the index design in README.md.
  */
-process.stderr.write('consumer:elasticsearch is not implemented yet (see the issue tracker)\n');
-process.exit(1);
+import { runConsumer } from '../core/run-consumer.js';
+import { loadElasticsearchConfig } from './elasticsearch-config.js';
+import { ElasticsearchSink } from './elasticsearch-sink.js';
+
+await runConsumer({
+  name: 'elasticsearch',
+  createSink: (_config, logger) => new ElasticsearchSink({ config: loadElasticsearchConfig(process.env), logger }),
+});

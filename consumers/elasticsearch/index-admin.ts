@@ -1,0 +1,36 @@
+/**
+ * Small operator tools over the sink's indexes, used by tests, the benchmark and anyone checking
+ * the index by hand: read live rows through the alias, drop a namespace.
+ */
+import type { Client } from '@elastic/elasticsearch';
+import { errors } from '@elastic/elasticsearch';
+import type { Row } from '../core/change-event.js';
+import { rowFromSource } from './document.js';
+import type { ResolvedIndex } from './index-catalog.js';
+
+/** Makes every write so far visible to search (tests and tools only: the consumer never forces it). */
+export async function refresh(client: Client, indexes: Iterable<ResolvedIndex>): Promise<void> {
+  await client.indices.refresh({ index: [...indexes].map((index) => index.indexName) });
+}
+
+/** Live rows matching `query` through the table alias (deleted rows are filtered by the alias), by id. */
+export async function searchRows(client: Client, alias: string, query: Record<string, unknown> = { match_all: {} }, size = 10_000): Promise<Map<string, Row>> {
+  const response = await client.search<Record<string, unknown>>({ index: alias, query, size, sort: ['_doc'] });
+  const rows = new Map<string, Row>();
+  for (const hit of response.hits.hits) {
+    const row = rowFromSource(hit._source);
+    if (row) rows.set(hit._id!, row);
+  }
+  return rows;
+}
+
+/** Deletes the concrete indexes (their aliases go with them). Missing ones are fine. */
+export async function deleteIndexes(client: Client, indexes: Iterable<ResolvedIndex>): Promise<void> {
+  for (const index of indexes) {
+    try {
+      await client.indices.delete({ index: index.indexName });
+    } catch (error) {
+      if (!(error instanceof errors.ResponseError && error.statusCode === 404)) throw error;
+    }
+  }
+}
