@@ -178,12 +178,15 @@ export class ElasticsearchSink implements Sink {
   /**
    * TRUNCATE: every document in the table's index gets a soft-delete marker at the truncate's
    * LSN. Rows written after the TRUNCATE carry bigger LSNs, so their documents refuse the marker
-   * (409, fine) and stay. Reads the index with a scroll, writes with the same bulk path.
+   * (409, fine) and stay. Refreshes the index, reads it with a scroll, writes with the same bulk
+   * path.
    */
   private async truncate(step: Extract<Step, { kind: 'truncate' }>): Promise<WriteResult> {
     const marker = deletedDocument(step.event.source.lsn, step.event.source.commitTimeMs);
     let scrollId: string | undefined;
     try {
+      // Search is near-real-time: make every write so far (this batch's too) visible to it.
+      await this.client.indices.refresh({ index: step.index.indexName });
       let page = await this.client.search({ index: step.index.indexName, scroll: '1m', size: this.limits.maxDocs, sort: ['_doc'], _source: false });
       let result: WriteResult | undefined;
       for (;;) {
