@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import type { EngineName } from './engines.js';
+import type { EngineName } from './engine-urls.js';
 
 const containerOf: Record<EngineName, string> = {
   postgres: 'source_db',

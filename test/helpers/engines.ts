@@ -10,31 +10,9 @@
  */
 import { expect, inject } from 'vitest';
 
-export type EngineName = 'postgres' | 'kafka' | 'connect' | 'elasticsearch' | 'redis' | 'mongodb';
+import { engineUrlsFromEnv, type EngineName, type EngineUrls } from './engine-urls.js';
 
-export interface EngineUrls {
-  /** libpq URL of the shop database (superuser), e.g. postgres://postgres:postgres@127.0.0.1:5432/ecommerce */
-  postgres: string;
-  /** Comma-separated broker list, e.g. 127.0.0.1:9092 */
-  kafka: string;
-  /** Kafka Connect REST, e.g. http://127.0.0.1:8083 */
-  connect: string;
-  elasticsearch: string;
-  redis: string;
-  mongodb: string;
-}
-
-/** Engine addresses from the environment, with the stack's loopback defaults. */
-export function engineUrlsFromEnv(env: NodeJS.ProcessEnv = process.env): EngineUrls {
-  return {
-    postgres: env.POSTGRES_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/ecommerce',
-    kafka: env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-    connect: env.KAFKA_CONNECT_URL ?? 'http://127.0.0.1:8083',
-    elasticsearch: env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
-    redis: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    mongodb: env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017',
-  };
-}
+export { engineUrlsFromEnv, type EngineName, type EngineUrls };
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
-import { engineUrlsFromEnv, type EngineName, type EngineUrls } from './engines.js';
+import { engineUrlsFromEnv, type EngineName, type EngineUrls } from './engine-urls.js';
 import { probeEngine } from './probe.js';
 import { dockerAvailable, startComposeStack } from './containers.js';
 

@@ -2,7 +2,7 @@
  * One cheap, real request per engine: returns null when it answers, else the reason it did not.
  */
 import net from 'node:net';
-import type { EngineName } from './engines.js';
+import type { EngineName } from './engine-urls.js';
 
 const TIMEOUT_MS = 3000;
 
