@@ -12,7 +12,7 @@ const containerOf: Record<EngineName, string> = {
   postgres: 'source_db',
   kafka: 'kafka_broker',
   connect: 'debezium_connect',
-  elasticsearch: 'cdc_elasticsearch',
+  elasticsearch: 'elasticsearch',
   redis: 'redis_cache',
   mongodb: 'mongo_warehouse',
 };
