@@ -2,7 +2,8 @@
  * Captures REAL Debezium messages into test/fixtures/debezium/<case>.json, for the decoder's
  * unit tests. Runs real SQL against the running stack and saves what Debezium really produced:
  *
- *   npx tsx scripts/capture-fixtures.ts            (all cases)
+ *   npx tsx scripts/capture-fixtures.ts                    (all cases)
+ *   npx tsx scripts/capture-fixtures.ts types schemaless   (some groups: main, types, decimals, schemaless)
  *
  * Needs PostgreSQL (POSTGRES_URL, default postgres://postgres:postgres@127.0.0.1:5432/ecommerce),
  * Kafka (KAFKA_BROKERS, default 127.0.0.1:9092) and Kafka Connect (KAFKA_CONNECT_URL, default
@@ -27,6 +28,7 @@ import { resolve } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import pg from 'pg';
+import { registerLz4Codec } from '../consumers/core/debezium/lz4-codec.js';
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/ecommerce';
 const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -46,6 +48,8 @@ const log = (message: string) => console.log(`[capture] ${message}`);
 // --- the stack -------------------------------------------------------------------------------
 
 const db = new pg.Client({ connectionString: POSTGRES_URL });
+// The connector creates its topics with compression.type=lz4, which kafkajs cannot read by itself.
+registerLz4Codec();
 const kafka = new Kafka({ clientId: `capture-fixtures-${RUN}`, brokers: KAFKA_BROKERS, logLevel: logLevel.ERROR });
 const admin = kafka.admin();
 
@@ -100,6 +104,12 @@ const payloadOf = (json: any): any => (json && typeof json === 'object' && 'sche
 
 /** Reads topics from the beginning into memory; `waitFor` finds the message a predicate describes. */
 async function tap(topics: string[]) {
+  // Debezium creates a table's topic with its first event; the broker does not auto-create topics.
+  const deadline = Date.now() + WAIT_MS;
+  for (let existing = await admin.listTopics(); !topics.every((t) => existing.includes(t)); existing = await admin.listTopics()) {
+    if (Date.now() > deadline) throw new Error(`topics ${topics.filter((t) => !existing.includes(t)).join(', ')} do not exist after ${WAIT_MS / 1000}s`);
+    await sleep(500);
+  }
   const messages: Captured[] = [];
   const consumer: Consumer = kafka.consumer({ groupId: `capture-fixtures-${RUN}-${Math.random().toString(36).slice(2, 8)}` });
   await consumer.connect();
@@ -296,6 +306,10 @@ async function captureMainConnector(): Promise<void> {
     save('customers-update', 'UPDATE of first_name (REPLICA IDENTITY FULL: full before; the trigger moves updated_at)',
       await t.waitFor('customers update', (m) => on('customers')(m) && isOp('u')(m) && keyIs('id', customerId)(m)));
 
+    // The order goes first (no ON DELETE CASCADE, and the key of its customer is about to change).
+    await db.query(`DELETE FROM order_items WHERE id = $1`, [item!.id]);
+    await db.query(`DELETE FROM orders WHERE id = $1`, [orderId]);
+
     // primary-key update: Debezium emits delete (old key), tombstone (old key), create (new key)
     const { rows: [moved] } = await db.query<{ id: number }>(
       `UPDATE customers SET id = nextval(pg_get_serial_sequence('customers', 'id')) WHERE id = $1 RETURNING id`, [customerId]);
@@ -308,9 +322,7 @@ async function captureMainConnector(): Promise<void> {
     save('customers-pk-update-create', `UPDATE of the primary key, part 3: create of the new key ${movedId}`,
       await t.waitFor('pk update create', (m) => on('customers')(m) && isOp('c')(m) && keyIs('id', movedId)(m)));
 
-    // delete + tombstone (children first: no ON DELETE CASCADE)
-    await db.query(`DELETE FROM order_items WHERE id = $1`, [item!.id]);
-    await db.query(`DELETE FROM orders WHERE id = $1`, [orderId]);
+    // delete + tombstone
     await db.query(`DELETE FROM customers WHERE id = $1`, [movedId]);
     const customerDelete = await t.waitFor('customers delete', (m) => on('customers')(m) && isOp('d')(m) && keyIs('id', movedId)(m));
     save('customers-delete', 'DELETE of a customer (REPLICA IDENTITY FULL: full before)', customerDelete);
@@ -432,17 +444,23 @@ const DECIMAL_VALUES_SQL = `(1, 25000.00, 3.14159265358979323846264338327950288,
 
 /** NUMERIC in the decimal modes the project's connector does not use, and a TRUNCATE (on a scratch table, never a shop table). */
 async function captureDecimalModes(): Promise<void> {
-  for (const mode of ['precise', 'double'] as const) {
-    const table = `fixture_${mode}_${RUN}`;
+  const variants: { label: string; overrides: Record<string, string> }[] = [
+    { label: 'precise', overrides: { 'decimal.handling.mode': 'precise' } },
+    { label: 'double', overrides: { 'decimal.handling.mode': 'double' } },
+    // Only with the source column type propagated can a consumer tell a double-mode NUMERIC from a float8.
+    { label: 'double-source-type', overrides: { 'decimal.handling.mode': 'double', 'column.propagate.source.type': '.*' } },
+  ];
+  for (const { label, overrides } of variants) {
+    const table = `fixture_${label.replaceAll('-', '_')}_${RUN}`;
     await db.query(`CREATE TABLE ${table} (${DECIMAL_COLUMNS_SQL})`);
     try {
-      await withTemporaryConnector(mode, [table], { 'decimal.handling.mode': mode }, async (connector) => {
+      await withTemporaryConnector(label.replaceAll('-', '_'), [table], overrides, async (connector) => {
+        await db.query(`INSERT INTO ${table} VALUES ${DECIMAL_VALUES_SQL}`);
         const t = await tap([connector.topic(table)]);
         try {
-          await db.query(`INSERT INTO ${table} VALUES ${DECIMAL_VALUES_SQL}`);
-          save(`decimal-${mode}-create`, `INSERT of numeric(12,2) 25000.00, unconstrained numeric 3.14159265358979323846264338327950288, numeric(10,3) -12.345, numeric(40,2) with 40 digits; decimal.handling.mode=${mode}`,
-            await t.waitFor(`${mode} create`, isOp('c')));
-          if (mode === 'precise') {
+          save(`decimal-${label}-create`, `INSERT of numeric(12,2) 25000.00, unconstrained numeric 3.14159265358979323846264338327950288, numeric(10,3) -12.345, numeric(40,2) with 40 digits; ${Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+            await t.waitFor(`${label} create`, isOp('c')));
+          if (label === 'precise') {
             await db.query(`TRUNCATE ${table}`);
             save('truncate', 'TRUNCATE of a scratch table (op t): the project\'s config sets skipped.operations=none, so truncates are emitted',
               await t.waitFor('truncate', isOp('t')));
@@ -460,16 +478,16 @@ async function captureDecimalModes(): Promise<void> {
 /** The JSON converter with schemas.enable=false: plain payloads, no type information. */
 async function captureSchemaless(): Promise<void> {
   const table = `fixture_schemaless_${RUN}`;
-  await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, amount numeric(12,2), tstz timestamptz, ts timestamp(6), doc jsonb, big int8, note text, ${TOAST_COLUMNS_SQL})`);
+  await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, amount numeric(12,2), tstz timestamptz, ts timestamp(6), meta jsonb, big int8, note text, ${TOAST_COLUMNS_SQL})`);
   await db.query(externalStorage(table));
   const json = 'org.apache.kafka.connect.json.JsonConverter';
   const overrides = { 'key.converter': json, 'key.converter.schemas.enable': 'false', 'value.converter': json, 'value.converter.schemas.enable': 'false' };
   try {
     await withTemporaryConnector('schemaless', [table], overrides, async (connector) => {
+      await db.query(`INSERT INTO ${table} (id, amount, tstz, ts, meta, big, note, counter) VALUES
+          (1, 25000.00, '2026-11-24 09:15:38.123456+00', '2026-11-24 09:15:38.123456', '{"k": [1, 2]}', 9007199254740993, NULL, 1)`);
       const t = await tap([connector.topic(table)]);
       try {
-        await db.query(`INSERT INTO ${table} (id, amount, tstz, ts, doc, big, note, counter) VALUES
-            (1, 25000.00, '2026-11-24 09:15:38.123456+00', '2026-11-24 09:15:38.123456', '{"k": [1, 2]}', 9007199254740993, NULL, 1)`);
         const created = await t.waitFor('schemaless create', (m) => isOp('c')(m) && keyIs('id', 1)(m));
         save('schemaless-create', 'INSERT with schemas.enable=false (key and value): numeric(12,2) 25000.00, timestamptz, timestamp(6), jsonb, int8 2^53+1, NULL text', created);
         await db.query(`UPDATE ${table} SET note = 'changed' WHERE id = 1`);
@@ -493,14 +511,23 @@ async function captureSchemaless(): Promise<void> {
   }
 }
 
+const GROUPS = ['main', 'types', 'decimals', 'schemaless'];
+/** Command-line arguments pick case groups; none means all. */
+const wanted = (group: string) => process.argv.length <= 2 || process.argv.slice(2).includes(group);
+
 async function main(): Promise<void> {
+  const unknown = process.argv.slice(2).filter((arg) => !GROUPS.includes(arg));
+  if (unknown.length > 0) {
+    console.error(`[capture] unknown case group(s) ${unknown.join(', ')}; choose from ${GROUPS.join(', ')}`);
+    process.exit(2);
+  }
   mkdirSync(OUT_DIR, { recursive: true });
   await preflight();
   try {
-    await captureMainConnector();
-    await captureTypesAndToast();
-    await captureDecimalModes();
-    await captureSchemaless();
+    if (wanted('main')) await captureMainConnector();
+    if (wanted('types')) await captureTypesAndToast();
+    if (wanted('decimals')) await captureDecimalModes();
+    if (wanted('schemaless')) await captureSchemaless();
   } finally {
     await admin.disconnect();
     await db.end();

@@ -6,7 +6,7 @@
 import { isLosslessNumber, type LosslessJson } from '../json.js';
 
 export interface ConnectSchema {
-  /** int8 | int16 | int32 | int64 | float32 | float64 | boolean | string | bytes | array | map | struct */
+  /** As the JSON converter writes it: int8 | int16 | int32 | int64 | float | double | boolean | string | bytes | array | map | struct */
   readonly type: string;
   readonly optional: boolean;
   /** Logical type, e.g. "org.apache.kafka.connect.data.Decimal", "io.debezium.time.MicroTimestamp". */

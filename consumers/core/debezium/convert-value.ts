@@ -65,7 +65,14 @@ function convertValue(value: LosslessJson, schema: ConnectSchema, path: string):
   if (value === null) return null;
   if (isPlaceholder(value)) return UNAVAILABLE;
   const logical = schema.name === undefined ? undefined : LOGICAL_TYPES[schema.name];
-  return logical ? logical(value, schema, path) : convertByType(value, schema, path);
+  if (!logical) return convertByType(value, schema, path);
+  try {
+    return logical(value, schema, path);
+  } catch (error) {
+    // decimal.ts and temporal.ts do not know the column: name it.
+    const message = error instanceof Error ? error.message : String(error);
+    throw message.startsWith(`${path}`) ? error : new Error(`${path}: ${message}`, { cause: error });
+  }
 }
 
 type Converter = (value: LosslessJson, schema: ConnectSchema, path: string) => Converted;
@@ -115,6 +122,8 @@ function convertByType(value: LosslessJson, schema: ConnectSchema, path: string)
       const exact = integer(value, path);
       return Number.isSafeInteger(Number(exact)) ? Number(exact) : exact.toString();
     }
+    case 'float': // the JSON converter's names for Connect FLOAT32 / FLOAT64
+    case 'double':
     case 'float32':
     case 'float64': {
       // Jackson writes non-finite doubles as the strings "NaN", "Infinity", "-Infinity".
