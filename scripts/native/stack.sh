@@ -87,6 +87,16 @@ check_prerequisites() {
     say "stopping the system redis-server that Debian started on 6379 (the stack runs its own)"
     (service redis-server stop || pkill -f 'redis-server .*:6379') >/dev/null 2>&1 || true
   fi
+  # Likewise Debian's own PostgreSQL cluster ("15 main") if a package install started it on 5432.
+  if [[ $EUID -eq 0 ]] && command -v pg_lsclusters >/dev/null && [[ ! -f $STACK/run/postgres.pid ]]; then
+    local version cluster port status
+    while read -r version cluster port status _; do
+      if [[ $port == "${PORT[postgres]}" && $status == online* ]]; then
+        say "stopping Debian's PostgreSQL cluster $version/$cluster on ${PORT[postgres]} (the stack runs its own)"
+        pg_ctlcluster "$version" "$cluster" stop || true
+      fi
+    done < <(pg_lsclusters --no-header 2>/dev/null)
+  fi
 }
 
 # --- running as an unprivileged user ---------------------------------------------------------------
