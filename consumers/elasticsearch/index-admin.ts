@@ -34,3 +34,28 @@ export async function deleteIndexes(client: Client, indexes: Iterable<ResolvedIn
     }
   }
 }
+
+/** A live document as a search user sees it: id, external version (the LSN) and row. */
+export interface DumpedDocument {
+  readonly id: string;
+  readonly version: number | undefined;
+  readonly row: Row;
+}
+
+/** Every live document behind the alias, sorted by id (scrolls, so any size). */
+export async function dumpAlias(client: Client, alias: string): Promise<DumpedDocument[]> {
+  const documents: DumpedDocument[] = [];
+  let page = await client.search<Record<string, unknown>>({ index: alias, scroll: '1m', size: 1_000, sort: ['_doc'], version: true });
+  try {
+    while (page.hits.hits.length > 0) {
+      for (const hit of page.hits.hits) {
+        const row = rowFromSource(hit._source);
+        if (row) documents.push({ id: hit._id!, version: hit._version, row });
+      }
+      page = await client.scroll<Record<string, unknown>>({ scroll_id: page._scroll_id!, scroll: '1m' });
+    }
+  } finally {
+    if (page._scroll_id) await client.clearScroll({ scroll_id: page._scroll_id }).catch(() => undefined);
+  }
+  return documents.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
