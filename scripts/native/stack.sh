@@ -123,7 +123,11 @@ prepare_dirs() {
 
 # --- install ---------------------------------------------------------------------------------------
 
-mvn_quiet() { mvn -q -B -Dstyle.color=never -f "$POM" "$@"; }
+# Maven's output goes to a log, shown only when it fails.
+mvn_quiet() {
+  local log=$STACK/log/maven.log
+  mvn -B -f "$POM" "$@" >"$log" 2>&1 || { tail -40 "$log" >&2; die "Maven failed (full log: $log)"; }
+}
 
 install_engines() {
   check_prerequisites
