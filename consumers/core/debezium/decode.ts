@@ -15,6 +15,7 @@ import { parseLossless, type LosslessJson } from '../json.js';
 import { isJsonObject, readSchema, type ConnectSchema } from './connect-schema.js';
 import { convertRow } from './convert-value.js';
 import { eventFromEnvelope } from './envelope.js';
+import { cachedSchema, splitEnvelope } from './schema-cache.js';
 
 /** A Kafka message as the runner hands it over (kafkajs shapes: offset as a string). */
 export interface RawMessage {
@@ -38,7 +39,7 @@ export function decodeMessage(message: RawMessage): ChangeEvent {
   const kafka: KafkaPosition = { topic: message.topic, partition: message.partition, offset: message.offset };
   try {
     const key = decodeKey(message.key);
-    const value = message.value === null ? null : unwrap(parseJson(message.value, 'value'), 'value');
+    const value = message.value === null ? null : parseEnvelope(message.value, 'value');
     if (value === null || value.payload === null) return { op: 'tombstone', ...tableFromTopic(message.topic), key, kafka };
     return eventFromEnvelope(value.payload, value.schema, key, kafka);
   } catch (error) {
@@ -56,6 +57,14 @@ interface Unwrapped {
 }
 
 /** `{ schema, payload }` (schemas.enable=true) or a bare payload (schemas.enable=false). */
+function parseEnvelope(buffer: Buffer, what: 'key' | 'value'): Unwrapped {
+  const text = utf8Text(buffer, what);
+  // Fast path: the embedded schema is parsed once per distinct schema (see schema-cache.ts).
+  const split = splitEnvelope(text);
+  if (split) return { schema: cachedSchema(split.schemaText, what), payload: parseJson(split.payloadText, what) };
+  return unwrap(parseJson(text, what), what);
+}
+
 function unwrap(json: LosslessJson, what: string): Unwrapped {
   const keys = isJsonObject(json) ? Object.keys(json) : [];
   if (isJsonObject(json) && keys.length === 2 && 'schema' in json && 'payload' in json) {
@@ -68,21 +77,23 @@ function unwrap(json: LosslessJson, what: string): Unwrapped {
 /** The primary key from the message key; {} when the key is null (truncate, tables without a key). */
 function decodeKey(buffer: Buffer | null): Row {
   if (buffer === null) return {};
-  const { schema, payload } = unwrap(parseJson(buffer, 'key'), 'key');
+  const { schema, payload } = parseEnvelope(buffer, 'key');
   if (payload === null) return {};
   return convertRow(payload, schema, 'key').row;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function parseJson(buffer: Buffer, what: 'key' | 'value'): LosslessJson {
+function utf8Text(buffer: Buffer, what: 'key' | 'value'): string {
   if (buffer.length === 0) throw new Error(`${what} is empty (a tombstone has a null value, not an empty one)`);
-  let text: string;
   try {
-    text = utf8.decode(buffer);
+    return utf8.decode(buffer);
   } catch (error) {
     throw new Error(`${what} is not UTF-8 text (is the connector using the JSON converter?)`, { cause: error });
   }
+}
+
+function parseJson(text: string, what: 'key' | 'value'): LosslessJson {
   try {
     return parseLossless(text);
   } catch (error) {

@@ -33,11 +33,12 @@ function fractionDigits(fraction: bigint, digits: number): string {
   return text.length === 9 && text.endsWith('000') ? text.slice(0, 6) : text;
 }
 
-function isoFromSeconds(seconds: bigint, fractionDigits: string): string {
+/** Whole seconds since the epoch plus the already formatted fraction digits → ISO string in UTC. */
+function isoFromSeconds(seconds: bigint, fraction: string): string {
   if (seconds > MAX_EPOCH_SECONDS) return 'infinity';
   if (seconds < -MAX_EPOCH_SECONDS) return '-infinity';
   const whole = new Date(Number(seconds) * 1000).toISOString(); // "...T09:15:38.000Z"
-  return `${whole.slice(0, whole.length - 5)}.${fractionDigits}Z`;
+  return `${whole.slice(0, whole.length - 5)}.${fraction}Z`;
 }
 
 /** Epoch units per second → ISO string; `unitsPerSecond` is 10^3, 10^6 or 10^9. */
