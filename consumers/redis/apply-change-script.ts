@@ -1,13 +1,17 @@
+import { LUA_HELPERS } from './lua-helpers.js';
+
 /**
  * The server-side Lua script that applies ONE row change to the cache, atomically, only if the
- * event's LSN is newer than the LSN Redis holds for that row. It is the only code that writes to
- * Redis; the TypeScript side just computes its arguments (see script-call.ts) and pipelines one
- * call per event (see redis-sink.ts). Kept as a TS string so `tsc` builds carry it along.
+ * event's LSN is newer than the LSN Redis holds for that row (and than the last TRUNCATE of its
+ * table, see truncate-script.ts). With the truncate script, the only code that writes to Redis;
+ * the TypeScript side just computes its arguments (see script-call.ts) and pipelines one call
+ * per event (see redis-sink.ts). Kept as a TS string so `tsc` builds carry it along.
  *
- * Calling convention (`numberOfKeys` = 3):
+ * Calling convention (`numberOfKeys` = 4):
  *   KEYS[1] row key            e.g. "order:1"
  *   KEYS[2] LSN hash           "cdc:lsn"          (field = the row key without prefix)
  *   KEYS[3] delete marker key  "cdc:deleted:order:1"
+ *   KEYS[4] truncate hash      "cdc:truncated"    (field = entity, e.g. "order")
  *   ARGV[1]  op                "upsert" | "delete"
  *   ARGV[2]  lsn               decimal string without leading zeros (may exceed 2^53)
  *   ARGV[3]  field             row key without prefix ("order:1")
@@ -33,113 +37,8 @@
  * digits, which would corrupt exact values. Rows are stored exactly as the client serialised
  * them; the script only extracts raw member text from stored JSON (json_member_raw).
  */
-export const APPLY_CHANGE_LUA = String.raw`
-local RECENT_PAD = 20
-
--- Refuses the event: an error reply starting with BADEVENT, which the sink maps to 'failed'.
-local function bad(message) error({ err = 'BADEVENT ' .. message }) end
-
--- LSNs are decimal strings without leading zeros: the longer one is bigger, equal lengths
--- compare as strings. Never tonumber(): doubles lose exactness beyond 2^53.
-local function lsn_newer(a, b)
-  if #a ~= #b then return #a > #b end
-  return a > b
-end
-
--- Index just past the JSON string starting at i (s:sub(i, i) == '"').
-local function skip_string(s, i)
-  i = i + 1
-  while true do
-    local c = s:find('["\\]', i)
-    if not c then bad('stored row is not valid JSON (unterminated string)') end
-    if s:byte(c) == 92 then i = c + 2 else return c + 1 end
-  end
-end
-
--- Index just past the JSON value starting at i.
-local function skip_value(s, i)
-  local b = s:byte(i)
-  if b == 34 then return skip_string(s, i) end
-  if b == 123 or b == 91 then
-    local depth = 0
-    while true do
-      local c = s:find('["{}%[%]]', i)
-      if not c then bad('stored row is not valid JSON (unbalanced brackets)') end
-      local cb = s:byte(c)
-      if cb == 34 then
-        i = skip_string(s, c)
-      else
-        if cb == 123 or cb == 91 then depth = depth + 1 else depth = depth - 1 end
-        i = c + 1
-        if depth == 0 then return i end
-      end
-    end
-  end
-  return s:find('[,}%]%s]', i) or (#s + 1)
-end
-
--- The raw JSON text of top-level member 'name' of the JSON object s, or nil.
-local function json_member_raw(s, name)
-  if type(s) ~= 'string' or s:byte(1) ~= 123 then return nil end
-  local i = 2
-  while true do
-    i = s:find('%S', i)
-    if not i or s:byte(i) == 125 then return nil end
-    if s:byte(i) == 44 then i = s:find('%S', i + 1) end
-    if not i or s:byte(i) ~= 34 then return nil end
-    local key_end = skip_string(s, i)
-    local key = s:sub(i + 1, key_end - 2)
-    i = s:find('%S', key_end)
-    if not i or s:byte(i) ~= 58 then return nil end
-    i = s:find('%S', i + 1)
-    if not i then return nil end
-    local value_end = skip_value(s, i)
-    if key == name then return s:sub(i, value_end - 1) end
-    i = value_end
-  end
-end
-
--- A raw JSON scalar as a key segment: strings lose their quotes (same rule as key-layout.ts).
-local function id_of(raw)
-  if not raw or raw == 'null' then return nil end
-  if raw:byte(1) == 34 then return raw:sub(2, -2) end
-  return raw
-end
-
-local function nonempty(v)
-  if v == nil or v == '' then return nil end
-  return v
-end
-
-local function require_integer(v, what)
-  if v and not v:match('^%-?%d+$') then
-    bad(what .. ' is not an integer: ' .. v)
-  end
-  return v
-end
-
--- Numeric order ids are zero-padded inside the sorted set so that orders created in the same
--- millisecond (one bulk INSERT) sort by id, not as strings ("9" > "10").
-local function sortable(id)
-  if id:match('^%d+$') and #id < RECENT_PAD then return string.rep('0', RECENT_PAD - #id) .. id end
-  return id
-end
-local function unsortable(member)
-  if member:match('^%d+$') then return (member:gsub('^0+(%d)', '%1')) end
-  return member
-end
-
-local function rebuild_recent(list, by_created, n)
-  local members = redis.call('ZREVRANGE', by_created, 0, n - 1)
-  redis.call('DEL', list)
-  for i = 1, #members, 500 do
-    local chunk = {}
-    for j = i, math.min(i + 499, #members) do chunk[#chunk + 1] = unsortable(members[j]) end
-    redis.call('RPUSH', list, unpack(chunk))
-  end
-end
-
-local row_key, lsn_hash, marker_key = KEYS[1], KEYS[2], KEYS[3]
+export const APPLY_CHANGE_LUA = LUA_HELPERS + String.raw`
+local row_key, lsn_hash, marker_key, truncated_hash = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local op, lsn, field, prefix, view, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local row_json, row_ttl, marker_ttl, recent_n = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local arg_a, arg_b, arg_c = nonempty(ARGV[11]), nonempty(ARGV[12]), nonempty(ARGV[13])
@@ -154,6 +53,10 @@ if view == 'product' then
 elseif view == 'order' then
   require_integer(arg_a, 'created_at epoch ms')
 end
+
+-- A TRUNCATE of the table at a newer LSN wins over the event, whatever the row's own LSN.
+local truncated_at = redis.call('HGET', truncated_hash, field:match('^[^:]+'))
+if truncated_at and not lsn_newer(lsn, truncated_at) then return 'stale' end
 
 local stored = redis.call('HGET', lsn_hash, field)
 local stored_in_marker = false

@@ -18,6 +18,7 @@
  *   cdc:deleted:{row key}     STRING: LSN of the delete, expires after
  *                             REDIS_DELETE_MARKER_TTL_SECONDS, so a late older event cannot
  *                             resurrect a deleted row
+ *   cdc:truncated             HASH entity ("order") -> LSN of the table's last TRUNCATE
  *
  * {id} is the primary-key value (composite keys: values joined with ":", in key-column order).
  * Optional per-table TTLs (REDIS_TTL_<TABLE>_SECONDS) apply to the row key (and the stock key);
@@ -83,6 +84,7 @@ export interface KeyLayout {
   /** Full row key, e.g. "order:1". */
   row(table: string, key: Row): string;
   readonly lsnHash: string;
+  readonly truncatedHash: string;
   deleteMarker(field: string): string;
   readonly recentOrders: string;
   readonly ordersByCreatedAt: string;
@@ -99,6 +101,7 @@ export function keyLayout(prefix = ''): KeyLayout {
     field,
     row: (table: string, key: Row) => prefix + field(table, key),
     lsnHash: `${prefix}cdc:lsn`,
+    truncatedHash: `${prefix}cdc:truncated`,
     deleteMarker: (rowField: string) => `${prefix}cdc:deleted:${rowField}`,
     recentOrders: `${prefix}recent_orders`,
     ordersByCreatedAt: `${prefix}orders:by_created_at`,

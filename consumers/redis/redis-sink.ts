@@ -3,16 +3,15 @@
  * every captured row.
  *
  * Contract (see consumers/core/sink.ts):
- * - `write(events)` sends ONE pipeline per batch: one EVALSHA of the apply-change script per row
- *   event. The script applies an event atomically and only if its LSN is newer than the one
- *   Redis holds for the row, so replays, redeliveries and out-of-order events never roll data
- *   back or duplicate a list entry.
+ * - `write(events)` sends ONE pipeline per batch: one EVALSHA per event, of the apply-change
+ *   script for a row change, of the truncate script for a TRUNCATE. A script applies its event
+ *   atomically and only if its LSN is newer than what Redis holds for the row (or table), so
+ *   replays, redeliveries and out-of-order events never roll data back or duplicate a list entry.
  * - Results per event: `ok` when applied or refused as stale (Redis already holds something
  *   newer); tombstones are `ok` and change nothing; `retry` for anything transient (connection
  *   lost, Redis down or loading, timeout, OOM, script busy), in which case the runner backs off
  *   and sends the same events again; `failed` for data Redis can never store (bad key, malformed
- *   LSN or timestamp, non-integer stock, a key holding the wrong type) and for TRUNCATE, which
- *   the cache cannot apply per row (flush the table's keys by hand, see the README).
+ *   LSN or timestamp, non-integer stock, a key holding the wrong type).
  * - The sink never retries by itself: while Redis is down commands fail fast (no offline
  *   queue), and the ioredis client keeps reconnecting in the background.
  */
@@ -23,7 +22,8 @@ import { PermanentError, RetriableError } from '../core/errors.js';
 import { failed, ok, retry, type Sink, type WriteResult } from '../core/sink.js';
 import { APPLY_CHANGE_LUA } from './apply-change-script.js';
 import { type KeyLayout, keyLayout } from './key-layout.js';
-import { buildScriptCall, type ScriptSettings } from './script-call.js';
+import { buildScriptCall, buildTruncateCall, type ScriptSettings } from './script-call.js';
+import { TRUNCATE_LUA } from './truncate-script.js';
 
 export interface RedisSinkOptions {
   /** e.g. redis://127.0.0.1:6379 */
@@ -60,6 +60,7 @@ export function resultForError(error: Error): WriteResult {
 /** The ioredis client with the script registered as a command (EVALSHA, EVAL on first use). */
 type ScriptedRedis = Redis & {
   applyChange(...keysAndArgs: string[]): Promise<string>;
+  truncateTable(...keysAndArgs: string[]): Promise<string | number>;
 };
 
 export class RedisSink implements Sink {
@@ -89,7 +90,8 @@ export class RedisSink implements Sink {
     }) as ScriptedRedis;
     // ioredis sends EVAL the first time per connection and EVALSHA afterwards (and again EVAL
     // after a NOSCRIPT, e.g. when Redis restarted and lost its script cache).
-    this.redis.defineCommand('applyChange', { numberOfKeys: 3, lua: APPLY_CHANGE_LUA });
+    this.redis.defineCommand('applyChange', { numberOfKeys: 4, lua: APPLY_CHANGE_LUA });
+    this.redis.defineCommand('truncateTable', { numberOfKeys: 2, lua: TRUNCATE_LUA });
     // Connection errors also surface as per-event `retry` results; a listener keeps them from
     // crashing the process as unhandled 'error' events while the client reconnects.
     this.redis.on('error', (error: Error) => options.logger?.warn({ err: error }, 'redis connection error'));
@@ -97,8 +99,9 @@ export class RedisSink implements Sink {
 
   async start(): Promise<void> {
     await this.redis.connect();
-    // Compiles the script once at start-up, so a broken script stops the consumer right away.
+    // Compiles the scripts once at start-up, so a broken script stops the consumer right away.
     await this.redis.script('LOAD', APPLY_CHANGE_LUA);
+    await this.redis.script('LOAD', TRUNCATE_LUA);
   }
 
   async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
@@ -111,13 +114,14 @@ export class RedisSink implements Sink {
         results[index] = ok; // The delete before it already removed the row.
         return;
       }
-      if (event.op === 'truncate') {
-        results[index] = failed(new PermanentError(`TRUNCATE of ${event.table} cannot be applied to the Redis cache; remove its keys by hand`));
-        return;
-      }
       try {
-        const call = buildScriptCall(event, this.settings);
-        pipeline.applyChange(...call.keys, ...call.args);
+        if (event.op === 'truncate') {
+          const call = buildTruncateCall(event, this.settings);
+          pipeline.truncateTable(...call.keys, ...call.args);
+        } else {
+          const call = buildScriptCall(event, this.settings);
+          pipeline.applyChange(...call.keys, ...call.args);
+        }
         sent.push(index);
       } catch (error) {
         results[index] = error instanceof PermanentError

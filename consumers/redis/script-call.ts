@@ -2,14 +2,16 @@
  * Turns one row change into the arguments of the apply-change script (see apply-change-script.ts
  * for the calling convention). Pure: no Redis here, so it is unit-tested on its own.
  *
+ * buildTruncateCall does the same for a TRUNCATE (truncate-script.ts).
+ *
  * Throws PermanentError for an event that can never be cached (no usable key, malformed LSN,
  * created_at that is not a timestamp): the sink reports it as `failed` and the runner
  * dead-letters it. Values the script itself must judge (stock figures) are passed through and
  * refused there, before anything is written.
  */
-import type { Row, RowChangeEvent, Value } from '../core/change-event.js';
+import type { Row, RowChangeEvent, TruncateEvent, Value } from '../core/change-event.js';
 import { PermanentError } from '../core/errors.js';
-import { type KeyLayout, idSegment, valueSegment, viewOf } from './key-layout.js';
+import { type KeyLayout, entityOf, idSegment, valueSegment, viewOf } from './key-layout.js';
 
 export interface ScriptSettings {
   readonly keys: KeyLayout;
@@ -20,8 +22,14 @@ export interface ScriptSettings {
 }
 
 export interface ScriptCall {
-  /** KEYS: row key, LSN hash, delete marker. */
-  readonly keys: readonly [string, string, string];
+  /** KEYS: row key, LSN hash, delete marker, truncate hash (apply-change-script.ts). */
+  readonly keys: readonly [string, string, string, string];
+  readonly args: readonly string[];
+}
+
+export interface TruncateCall {
+  /** KEYS: LSN hash, truncate hash (truncate-script.ts). */
+  readonly keys: readonly [string, string];
   readonly args: readonly string[];
 }
 
@@ -67,10 +75,22 @@ function viewArgs(table: string, row: Row | null, before: Row | null): [string, 
   }
 }
 
+function checkedLsn(lsn: string): string {
+  if (!LSN_PATTERN.test(lsn)) throw new PermanentError(`event LSN is not a decimal string: ${JSON.stringify(lsn)}`);
+  return lsn;
+}
+
+export function buildTruncateCall(event: TruncateEvent, settings: ScriptSettings): TruncateCall {
+  const { keys } = settings;
+  return {
+    keys: [keys.lsnHash, keys.truncatedHash],
+    args: [checkedLsn(event.source.lsn), keys.prefix, entityOf(event.table), viewOf(event.table), String(settings.recentOrdersLength)],
+  };
+}
+
 export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings): ScriptCall {
   const { keys } = settings;
-  const lsn = event.source.lsn;
-  if (!LSN_PATTERN.test(lsn)) throw new PermanentError(`event LSN is not a decimal string: ${JSON.stringify(lsn)}`);
+  const lsn = checkedLsn(event.source.lsn);
   const field = keys.field(event.table, event.key);
   const id = idSegment(event.key);
   const isDelete = event.op === 'delete';
@@ -90,7 +110,7 @@ export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings)
     : viewArgs(event.table, event.after, event.before);
 
   return {
-    keys: [keys.row(event.table, event.key), keys.lsnHash, keys.deleteMarker(field)],
+    keys: [keys.row(event.table, event.key), keys.lsnHash, keys.deleteMarker(field), keys.truncatedHash],
     args: [
       isDelete ? 'delete' : 'upsert',
       lsn,

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Row } from '../../consumers/core/change-event.js';
+import type { Row, TruncateEvent } from '../../consumers/core/change-event.js';
 import type { Sink } from '../../consumers/core/sink.js';
 import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
 import { RedisSink, type RedisSinkOptions } from '../../consumers/redis/redis-sink.js';
@@ -202,6 +202,55 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     const { description: _description, ...after } = row;
     await sink.write([update('products', { id: 10 }, row, { ...after, price: '9.99' }, 700, ['description'])]);
     expect(await readRow(sink, 'products', { id: 10 })).toEqual({ ...after, price: '9.99', description: row.description });
+  });
+
+  function truncate(table: string, lsn: number): TruncateEvent {
+    return {
+      op: 'truncate', table, schema: 'public', key: {},
+      source: { lsn: String(lsn), txId: null, commitTimeMs: Date.now(), snapshot: false },
+      kafka: { topic: `ecommerce.public.${table}`, partition: 0, offset: '0' },
+    };
+  }
+
+  it('applies a TRUNCATE: older rows and their view entries go, newer rows stay, late older events are refused', async () => {
+    const sink = await makeSink();
+    const k = sink.keys;
+    const item: Row = { id: 1, order_id: 1, product_id: 1, quantity: 1, unit_price: '5.00' };
+    await sink.write([
+      create('orders', { id: 1 }, orderAt(1, 1), 100),
+      create('orders', { id: 2 }, orderAt(2, 2), 101),
+      create('orders', { id: 3 }, orderAt(3, 3), 102),
+      create('products', { id: 1 }, productRow(1, { stock_quantity: 1 }), 103),
+      create('order_items', { id: 1 }, item, 104),
+      // A change after the truncate, delivered before it (another partition).
+      create('orders', { id: 4 }, orderAt(4, 4), 300),
+    ]);
+
+    const results = await sink.write([truncate('order_items', 199), truncate('orders', 200)]);
+    expect(results.map((r) => r.status)).toEqual(['ok', 'ok']);
+    for (const id of [1, 2, 3]) expect(await reader.exists(k.row('orders', { id }))).toBe(0);
+    expect(await readRow(sink, 'orders', { id: 4 })).toEqual(orderAt(4, 4));
+    expect(await reader.lrange(k.recentOrders, 0, -1)).toEqual(['4']);
+    expect(await reader.zrange(k.customerOrders(1), 0, -1)).toEqual(['4']);
+    expect(await reader.zcard(k.ordersByCreatedAt)).toBe(1);
+    expect(await reader.exists(`${k.prefix}order_item:1`)).toBe(0);
+    expect(await reader.smembers(k.orderItems(1))).toEqual([]);
+    expect(await readRow(sink, 'products', { id: 1 })).not.toBeNull(); // other tables untouched
+
+    // Late older events cannot bring truncated rows back; newer ones are applied.
+    await sink.write([update('orders', { id: 2 }, orderAt(2, 2), orderAt(2, 2, { status: 'paid' }), 150), create('orders', { id: 5 }, orderAt(5, 5), 250)]);
+    expect(await reader.exists(k.row('orders', { id: 2 }))).toBe(0);
+    expect(await reader.lrange(k.recentOrders, 0, -1)).toEqual(['5', '4']);
+
+    // Replaying the truncate changes nothing.
+    const before = await dumpCache(reader, k.prefix);
+    expect((await sink.write([truncate('orders', 200)])).map((r) => r.status)).toEqual(['ok']);
+    expect(await dumpCache(reader, k.prefix)).toEqual(before);
+
+    await sink.write([truncate('products', 400)]);
+    expect(await reader.exists(k.row('products', { id: 1 }))).toBe(0);
+    expect(await reader.exists(k.productStock(1))).toBe(0);
+    expect(await reader.smembers(k.lowStockProducts)).toEqual([]);
   });
 
   it('fails events it can never store, with a reason, and writes nothing for them', async () => {

@@ -16,6 +16,7 @@ describe('Redis key layout', () => {
     expect(keys.productStock(7)).toBe('product:7:stock');
     expect(keys.lowStockProducts).toBe('low_stock_products');
     expect(keys.lsnHash).toBe('cdc:lsn');
+    expect(keys.truncatedHash).toBe('cdc:truncated');
     expect(keys.deleteMarker('order:1')).toBe('cdc:deleted:order:1');
   });
 

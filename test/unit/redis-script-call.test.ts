@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Row } from '../../consumers/core/change-event.js';
 import { PermanentError } from '../../consumers/core/errors.js';
 import { keyLayout } from '../../consumers/redis/key-layout.js';
-import { buildScriptCall, epochMillis, type ScriptSettings } from '../../consumers/redis/script-call.js';
+import { buildScriptCall, buildTruncateCall, epochMillis, type ScriptSettings } from '../../consumers/redis/script-call.js';
 import { changeEvent, create, remove, update } from '../helpers/events.js';
 import { orderRow, productRow } from '../helpers/sink-contract.js';
 
@@ -23,7 +23,7 @@ describe('buildScriptCall', () => {
   it('encodes an order create with its view arguments', () => {
     const row = orderRow(7, { customer_id: 3, created_at: '2026-03-02T08:00:00.123456Z' });
     const call = buildScriptCall(create('orders', { id: 7 }, row, '33554432'), settings);
-    expect(call.keys).toEqual(['p:order:7', 'p:cdc:lsn', 'p:cdc:deleted:order:7']);
+    expect(call.keys).toEqual(['p:order:7', 'p:cdc:lsn', 'p:cdc:deleted:order:7', 'p:cdc:truncated']);
     expect(named(call.args)).toEqual({
       op: 'upsert', lsn: '33554432', field: 'order:7', prefix: 'p:', view: 'order', id: '7',
       rowJson: JSON.stringify(row), ttl: '0', markerTtl: '86400', recent: '100',
@@ -80,6 +80,18 @@ describe('buildScriptCall', () => {
     expect(() => buildScriptCall(create('orders', { id: 1 }, orderRow(1, { created_at: 1700000000000 }), 1), settings)).toThrow(PermanentError);
     const noRow = changeEvent({ table: 'orders', op: 'create', key: { id: 1 }, after: null, lsn: 1 });
     expect(() => buildScriptCall(noRow, settings)).toThrow(PermanentError);
+  });
+});
+
+describe('buildTruncateCall', () => {
+  it('names the table\'s entity and view', () => {
+    const call = buildTruncateCall({
+      op: 'truncate', table: 'orders', schema: 'public', key: {},
+      source: { lsn: '500', txId: 7, commitTimeMs: 0, snapshot: false },
+      kafka: { topic: 'ecommerce.public.orders', partition: 1, offset: '9' },
+    }, settings);
+    expect(call.keys).toEqual(['p:cdc:lsn', 'p:cdc:truncated']);
+    expect(call.args).toEqual(['500', 'p:', 'order', 'order', '100']);
   });
 });
 
