@@ -228,7 +228,13 @@ export class Runner {
       const plan = planSettlement(outcomes);
 
       const deadLetters = plan.deadLetter.map((index) => ({ entry: pending[index]!, outcome: outcomes[index]! }));
-      if (deadLetters.length > 0 && !(await this.publishDeadLetters(deadLetters, context))) return false;
+      const firstDead = plan.deadLetter[0];
+      if (firstDead !== undefined) {
+        // Commit what the sink holds before the first dead letter: if publishing it blocks
+        // (dead-letter topic unavailable), a restart resumes exactly there.
+        if (firstDead > 0 && !(await this.commit(pending[firstDead - 1]!.message.offset, context))) return false;
+        if (!(await this.publishDeadLetters(deadLetters, context))) return false;
+      }
       this.recordSettled(pending.slice(0, plan.settled), outcomes);
       if (plan.settled > 0 && !(await this.commit(pending[plan.settled - 1]!.message.offset, context))) return false;
       if (plan.retry === null) return true;
