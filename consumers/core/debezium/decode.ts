@@ -66,8 +66,7 @@ function parseEnvelope(buffer: Buffer, what: 'key' | 'value'): Unwrapped {
 }
 
 function unwrap(json: LosslessJson, what: string): Unwrapped {
-  const keys = isJsonObject(json) ? Object.keys(json) : [];
-  if (isJsonObject(json) && keys.length === 2 && 'schema' in json && 'payload' in json) {
+  if (isJsonObject(json) && Object.keys(json).length === 2 && 'schema' in json && 'payload' in json) {
     const schema = json.schema ?? null;
     return { schema: schema === null ? null : readSchema(schema, `${what} schema`), payload: json.payload ?? null };
   }
