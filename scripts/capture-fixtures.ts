@@ -28,7 +28,6 @@ import { resolve } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import pg from 'pg';
-import { registerLz4Codec } from '../consumers/core/debezium/lz4-codec.js';
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/ecommerce';
 const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -48,8 +47,6 @@ const log = (message: string) => console.log(`[capture] ${message}`);
 // --- the stack -------------------------------------------------------------------------------
 
 const db = new pg.Client({ connectionString: POSTGRES_URL });
-// The connector creates its topics with compression.type=lz4, which kafkajs cannot read by itself.
-registerLz4Codec();
 const kafka = new Kafka({ clientId: `capture-fixtures-${RUN}`, brokers: KAFKA_BROKERS, logLevel: logLevel.ERROR });
 const admin = kafka.admin();
 

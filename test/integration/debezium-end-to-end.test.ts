@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEvent, RowChangeEvent } from '../../consumers/core/change-event.js';
 import { compareLsn } from '../../consumers/core/change-event.js';
 import { decodeMessage } from '../../consumers/core/debezium/decode.js';
-import { registerLz4Codec } from '../../consumers/core/debezium/lz4-codec.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
 
 const TOPIC = 'ecommerce.public.customers';
@@ -34,8 +33,6 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect'))('Debezium end to 
     await db.connect();
     await waitForConnectorRunning(urls.connect);
 
-    // The connector's topics are LZ4-compressed (topic.creation.default.compression.type=lz4).
-    registerLz4Codec();
     const kafka = new Kafka({ clientId: run, brokers: urls.kafka.split(','), logLevel: logLevel.ERROR });
     const admin = kafka.admin();
     await admin.connect();
