@@ -4,7 +4,8 @@
  *   npx tsx scripts/bench/redis-throughput.ts            (100,000 events, 3 rounds)
  *   BENCH_EVENTS=20000 BENCH_ROUNDS=1 npx tsx scripts/bench/redis-throughput.ts
  *
- * 1. Pre-fills a fresh topic (3 partitions) with BENCH_EVENTS real-shaped order INSERT events:
+ * 1. Pre-fills a fresh topic (3 partitions, LZ4-compressed by the broker like the connector's
+ *    topics; BENCH_COMPRESSION=producer for none) with BENCH_EVENTS real-shaped order INSERTs:
  *    copies of a real Debezium message (test/fixtures/debezium/orders-create.json, or else the
  *    first INSERT found on ecommerce.public.orders) with new ids, order numbers, customers,
  *    created_at and strictly increasing LSNs.
@@ -14,7 +15,8 @@
  * 3. raw: the same events, decoded beforehand, sent straight to Redis by the same sink (same
  *    Lua script, same key layout, one pipeline per 500 events, 3 streams like 3 partitions),
  *    into another fresh prefix. No Kafka, no decoding.
- * Each round runs both; the medians of BENCH_ROUNDS rounds and their ratio are printed
+ * 4. For diagnosis, the same drain into a no-op sink: what the Runner and decoder manage alone.
+ * Each round runs all three; the medians of BENCH_ROUNDS rounds and their ratio are printed
  * (target: consumer >= 0.8 x raw). Everything the bench creates (topic, groups, DLQ topic, keys)
  * is removed at the end.
  *
@@ -27,6 +29,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type { ChangeEvent } from '../../consumers/core/change-event.js';
 import { decodeMessage } from '../../consumers/core/debezium/decode.js';
+import { registerLz4Codec } from '../../consumers/core/debezium/lz4-codec.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Runner } from '../../consumers/core/runner.js';
 import type { Sink, WriteResult } from '../../consumers/core/sink.js';
@@ -37,6 +40,8 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARTITIONS = 3;
 const RAW_CHUNK = 500;
+/** Topic compression; "lz4" like the connector's topics (the broker compresses), or "producer" (none). */
+const COMPRESSION = process.env.BENCH_COMPRESSION ?? 'lz4';
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN = `bench-redis-${Date.now().toString(36)}`;
@@ -120,14 +125,18 @@ async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
 }
 
 async function prefill(make: (i: number) => RawMessage): Promise<RawMessage[]> {
-  await withAdmin((admin) => admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }], waitForLeaders: true }));
+  await withAdmin((admin) => admin.createTopics({
+    topics: [{ topic: TOPIC, numPartitions: PARTITIONS, configEntries: [{ name: 'compression.type', value: COMPRESSION }] }],
+    waitForLeaders: true,
+  }));
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const all: RawMessage[] = [];
   try {
-    for (let start = 0; start < EVENTS; start += 2_000) {
+    // ~4 kB per message: 200 per request stays well under the broker's 1 MB request limit.
+    for (let start = 0; start < EVENTS; start += 200) {
       const chunk: RawMessage[] = [];
-      for (let i = start; i < Math.min(EVENTS, start + 2_000); i++) chunk.push(make(i));
+      for (let i = start; i < Math.min(EVENTS, start + 200); i++) chunk.push(make(i));
       all.push(...chunk);
       await producer.send({ topic: TOPIC, acks: -1, messages: chunk });
     }
@@ -165,14 +174,27 @@ function newSink(prefix: string): RedisSink {
   return new RedisSink({ url: REDIS_URL, keyPrefix: prefix, recentOrdersLength: 100, deleteMarkerTtlSeconds: 86_400, ttlSecondsByTable: {} });
 }
 
-async function consumerRound(round: number): Promise<{ rate: number; joinMs: number }> {
+/** Accepts everything and writes nothing: what the Runner and the decoder manage on their own. */
+const noopSink: Sink = {
+  name: 'noop',
+  start: async () => {},
+  isReady: async () => true,
+  close: async () => {},
+  write: async (events) => events.map(() => ({ status: 'ok' }) as const),
+};
+
+const groups: string[] = [];
+
+async function consumerRound(round: number, kind: 'redis' | 'noop'): Promise<{ rate: number; joinMs: number }> {
   const prefix = `${RUN}:consumer${round}:`;
-  const sink = new TimingSink(newSink(prefix), EVENTS);
+  const sink = new TimingSink(kind === 'redis' ? newSink(prefix) : noopSink, EVENTS);
   await sink.start();
+  const groupId = `${RUN}-group-${kind}-${round}`;
+  groups.push(groupId);
   const runner = new Runner({
     consumerName: 'redis-bench',
     brokers: BROKERS,
-    groupId: `${RUN}-group-${round}`,
+    groupId,
     topics: [TOPIC],
     fromBeginning: true,
     deadLetterTopic: `${RUN}.dlq`,
@@ -187,6 +209,9 @@ async function consumerRound(round: number): Promise<{ rate: number; joinMs: num
   await sink.close();
   const failed = EVENTS - sink.okCount;
   if (failed > 0) throw new Error(`consumer round ${round}: ${failed} events not ok`);
+  const rate = EVENTS / ((doneAt - sink.firstWriteAt) / 1000);
+  const joinMs = sink.firstWriteAt - startedAt;
+  if (kind === 'noop') return { rate, joinMs };
   const redis = new Redis(REDIS_URL);
   try {
     const stored = await redis.zcard(`${prefix}orders:by_created_at`);
@@ -195,7 +220,7 @@ async function consumerRound(round: number): Promise<{ rate: number; joinMs: num
   } finally {
     redis.disconnect();
   }
-  return { rate: EVENTS / ((doneAt - sink.firstWriteAt) / 1000), joinMs: sink.firstWriteAt - startedAt };
+  return { rate, joinMs };
 }
 
 async function rawRound(round: number, events: ChangeEvent[]): Promise<number> {
@@ -244,32 +269,63 @@ async function decodedFromTopic(): Promise<ChangeEvent[]> {
   return events;
 }
 
+/** CPU seconds Redis has used so far (user + system), from INFO cpu. */
+async function redisCpuSeconds(): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const info = await redis.info('cpu');
+    const read = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+    return read('used_cpu_user') + read('used_cpu_sys');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Runs `work` and reports CPU microseconds per event spent by this process and by Redis. */
+async function withCpu<T>(work: () => Promise<T>): Promise<{ result: T; nodeUs: number; redisUs: number }> {
+  const redisBefore = await redisCpuSeconds();
+  const nodeBefore = process.cpuUsage();
+  const result = await work();
+  const node = process.cpuUsage(nodeBefore);
+  const redisAfter = await redisCpuSeconds();
+  return { result, nodeUs: (node.user + node.system) / EVENTS, redisUs: ((redisAfter - redisBefore) * 1e6) / EVENTS };
+}
+
+const cpu = (m: { nodeUs: number; redisUs: number }) => `cpu/event node ${m.nodeUs.toFixed(0)} us, redis ${m.redisUs.toFixed(0)} us`;
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const format = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} events/s`;
 
 async function main(): Promise<void> {
+  registerLz4Codec(); // the connector's topics, and by default the bench topic, are LZ4-compressed
   const template = await templateMessage();
-  log(`template: ${template.source} (${template.value.length} bytes per message)`);
+  log(`template: ${template.source} (${template.value.length} bytes per message), topic compression ${COMPRESSION}`);
   const make = messageFactory(template);
-  const prefillStart = performance.now();
-  await prefill(make);
-  log(`pre-filled ${TOPIC} with ${EVENTS} order events in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
-  const events = await decodedFromTopic();
-  log(`decoded ${events.length} events for the raw runs (sample LSN ${events[0]?.op !== 'tombstone' && events[0]?.op !== 'truncate' ? events[0]?.source.lsn : '?'})`);
-
   const consumerRates: number[] = [];
   const rawRates: number[] = [];
+  const noopRates: number[] = [];
   try {
+    const prefillStart = performance.now();
+    await prefill(make);
+    log(`pre-filled ${TOPIC} with ${EVENTS} order events in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
+    const events = await decodedFromTopic();
+    log(`decoded ${events.length} events for the raw runs`);
+
     for (let round = 1; round <= ROUNDS; round++) {
-      const consumer = await consumerRound(round);
+      const consumerRun = await withCpu(() => consumerRound(round, 'redis'));
+      const consumer = consumerRun.result;
       consumerRates.push(consumer.rate);
-      const raw = await rawRound(round, events);
+      const rawRun = await withCpu(() => rawRound(round, events));
+      const raw = rawRun.result;
       rawRates.push(raw);
-      log(`round ${round}: consumer ${format(consumer.rate)} (group join ${(consumer.joinMs / 1000).toFixed(1)} s, not counted), raw ${format(raw)}, ratio ${(consumer.rate / raw).toFixed(2)}`);
+      const noopRun = await withCpu(() => consumerRound(round, 'noop'));
+      noopRates.push(noopRun.result.rate);
+      log(`round ${round}: consumer ${format(consumer.rate)} (group join ${(consumer.joinMs / 1000).toFixed(1)} s, not counted; ${cpu(consumerRun)}), raw ${format(raw)} (${cpu(rawRun)}), ratio ${(consumer.rate / raw).toFixed(2)}`);
+      log(`round ${round}: runner+decoder with a no-op sink ${format(noopRun.result.rate)} (${cpu(noopRun)})`);
     }
   } finally {
     await withAdmin(async (admin) => {
-      await admin.deleteGroups([...Array.from({ length: ROUNDS }, (_, i) => `${RUN}-group-${i + 1}`), `${RUN}-decode`]).catch(() => undefined);
+      await admin.deleteGroups([...groups, `${RUN}-decode`]).catch(() => undefined);
       await admin.deleteTopics({ topics: [TOPIC, `${RUN}.dlq`] }).catch(() => undefined);
     });
   }
@@ -277,6 +333,7 @@ async function main(): Promise<void> {
   const rawMedian = median(rawRates);
   const ratio = consumerMedian / rawMedian;
   log(`median of ${ROUNDS}: consumer ${format(consumerMedian)}, raw ${format(rawMedian)}, ratio ${ratio.toFixed(2)} (target >= 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'})`);
+  log(`median of ${ROUNDS}: runner+decoder with a no-op sink ${format(median(noopRates))} (the most any sink can get through this runner here)`);
 }
 
 main().then(
