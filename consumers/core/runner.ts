@@ -122,7 +122,7 @@ export class Runner {
    */
   async start(): Promise<void> {
     const { logger, topics, groupId, fromBeginning, deadLetterTopic } = this.options;
-    await this.ensureTopic(deadLetterTopic);
+    await this.ensureTopics([deadLetterTopic, ...topics]);
 
     this.producer = this.kafka.producer({
       // Idempotent: a retried dead-letter publish is written once per attempt the broker acked.
@@ -189,12 +189,20 @@ export class Runner {
     return this.stopped;
   }
 
-  private async ensureTopic(topic: string): Promise<void> {
+  /**
+   * Creates the dead-letter topic, and any source topic Debezium has not created yet (it creates
+   * one on a table's first change, so an empty table has none and subscribing would fail). Both
+   * get the broker's defaults, exactly what the broker's own auto-creation would give them.
+   */
+  private async ensureTopics(topics: string[]): Promise<void> {
     const admin: Admin = this.kafka.admin();
     await admin.connect();
     try {
-      const created = await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
-      if (created) this.options.logger.info({ topic }, 'created dead-letter topic');
+      const existing = new Set(await admin.listTopics());
+      const missing = [...new Set(topics)].filter((topic) => !existing.has(topic));
+      if (missing.length === 0) return;
+      await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+      this.options.logger.info({ topics: missing }, 'created missing topics with the broker defaults');
     } finally {
       await admin.disconnect();
     }

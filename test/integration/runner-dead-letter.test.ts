@@ -126,9 +126,10 @@ describe.runIf(requireEngines('kafka'))('runner dead-lettering (real Kafka)', ()
     await waitFor(async () => !(await kafka.admin.listTopics()).includes(deadLetterTopic), 30_000, 'the dead-letter topic to be gone');
 
     try {
-      const positions = await kafka.produce(topic, [vary(template, { id: 1, lsn: 10 }), { key: keyFor(template, 1), value: POISON_VALUE }, vary(template, { id: 1, lsn: 11 })], 1);
+      const positions = await kafka.produce(topic, [vary(template, { id: 1, lsn: 10 }), { key: keyFor(template, 1), value: POISON_VALUE }, vary(template, { id: 1, lsn: 11 })]);
       await waitFor(async () => (await metrics.retries.get()).values.some((v) => v.labels.stage === 'dead_letter' && v.value >= 1), 90_000, 'dead-letter publish retries');
 
+      // One produce request, so one record batch and one sink write for the three messages.
       // Blocked on the poison message: the event before it is committed, nothing after it (the
       // sink already holds the event after it, which is harmless: it will be committed later).
       expect((await kafka.committed(groupId, topic)).get(0)).toBe(positions[1]!.offset);
