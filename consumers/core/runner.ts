@@ -39,6 +39,7 @@ import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import { mergeOutcomes, nextOffset, partitionLag, planSettlement, type DecodedEntry, type MessageOutcome } from './batch-plan.js';
 import { buildDeadLetterMessage } from './dead-letter.js';
 import { decodeMessage } from './debezium/decode.js';
+import { registerLz4Codec } from './debezium/lz4-codec.js';
 import { describeError, toError } from './errors.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -107,6 +108,8 @@ export class Runner {
     this.retryPolicy = options.retry ?? DEFAULT_RETRY;
     this.maxEventsPerWrite = options.maxEventsPerWrite ?? DEFAULT_MAX_EVENTS_PER_WRITE;
     this.metrics = options.metrics ?? new Metrics(options.consumerName, { defaultMetrics: false });
+    // The connector's topics are LZ4-compressed (topic config) and kafkajs ships only gzip.
+    registerLz4Codec();
     this.kafka = new Kafka({
       clientId: options.clientId ?? `cdc-${options.consumerName}`,
       brokers: options.brokers,
