@@ -12,7 +12,6 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerLz4Codec } from '../../consumers/core/debezium/lz4-codec.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Runner } from '../../consumers/core/runner.js';
 import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
@@ -160,8 +159,6 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
   }
 
   beforeAll(async () => {
-    // The connector's topics are LZ4-compressed (topic.creation.default.compression.type=lz4).
-    registerLz4Codec();
     db = new pg.Client({ connectionString: engines().postgres });
     await db.connect();
     kafka = new Kafka({ clientId: run, brokers: engines().kafka.split(','), logLevel: logLevel.NOTHING });
