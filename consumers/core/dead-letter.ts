@@ -57,6 +57,25 @@ export function buildDeadLetterMessage(
   return { key: original.key, value: original.value, headers };
 }
 
+/** Splits messages into consecutive groups of at most `maxBytes` (a bigger message goes alone). */
+export function groupBySize<T extends { key: Buffer | null; value: Buffer | null; headers?: Record<string, unknown> }>(messages: T[], maxBytes: number): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = (message.key?.length ?? 0) + (message.value?.length ?? 0) + JSON.stringify(message.headers ?? {}).length;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
 function truncateUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text, 'utf8');
   return bytes.length <= maxBytes ? text : `${bytes.subarray(0, maxBytes - 3).toString('utf8').replace(/\uFFFD$/, '')}...`;

@@ -37,7 +37,7 @@ import {
 import type { ChangeEvent } from './change-event.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import { mergeOutcomes, nextOffset, partitionLag, planSettlement, type DecodedEntry, type MessageOutcome } from './batch-plan.js';
-import { buildDeadLetterMessage } from './dead-letter.js';
+import { buildDeadLetterMessage, groupBySize } from './dead-letter.js';
 import { decodeMessage } from './debezium/decode.js';
 import { registerLz4Codec } from './debezium/lz4-codec.js';
 import { describeError, toError } from './errors.js';
@@ -69,6 +69,8 @@ const DEFAULT_RETRY: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
 const DEFAULT_MAX_EVENTS_PER_WRITE = 500;
 /** Longest single sleep while backing off: we heartbeat between sleeps. */
 const HEARTBEAT_SLICE_MS = 1_000;
+/** Bytes per dead-letter produce request (the broker's default message.max.bytes is 1 MB). */
+const DLQ_REQUEST_BYTES = 512 * 1024;
 
 /** One message of a chunk on its way through decode, sink and dead-letter. */
 interface Entry {
@@ -310,15 +312,19 @@ export class Runner {
         { consumer: this.options.consumerName, error: failure.error, reason: failure.reason, attempts: entry.attempts },
       );
     });
-    for (let round = 1; ; round++) {
+    // One produce request per group of at most DLQ_REQUEST_BYTES: kafkajs puts a request's
+    // messages for a partition into one record batch, which the broker refuses above 1 MB.
+    const requests = groupBySize(messages, DLQ_REQUEST_BYTES);
+    for (let round = 1, sent = 0; sent < requests.length; ) {
       try {
-        await this.producer!.send({ topic: this.options.deadLetterTopic, messages, acks: -1 });
-        break;
+        await this.producer!.send({ topic: this.options.deadLetterTopic, messages: requests[sent]!, acks: -1 });
+        sent++; // acked: a retry after a later failure does not publish this group again
       } catch (error) {
         this.metrics.retries.inc({ stage: 'dead_letter' });
         const delayMs = backoffDelay(round, this.retryPolicy);
         log.error({ err: error, delayMs, deadLetterTopic: this.options.deadLetterTopic }, 'dead-letter publish failed; backing off, then publishing again');
         if (!(await this.backOff(delayMs, context))) return false;
+        round++;
       }
     }
     for (const { entry, outcome } of items) {

@@ -44,7 +44,7 @@ export class TestKafka {
    * partitioner picks for its key (set explicitly so the test knows it); returns every message's
    * partition and offset.
    */
-  async produce(topic: string, messages: Produced[], chunk = 500): Promise<{ partition: number; offset: string }[]> {
+  async produce(topic: string, messages: Produced[], chunk = 200): Promise<{ partition: number; offset: string }[]> {
     const [metadata] = (await this.admin.fetchTopicMetadata({ topics: [topic] })).topics;
     const partitions = metadata!.partitions.length;
     const positions: { partition: number; offset: string }[] = [];

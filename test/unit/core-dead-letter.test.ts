@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildDeadLetterMessage } from '../../consumers/core/dead-letter.js';
+import { buildDeadLetterMessage, groupBySize } from '../../consumers/core/dead-letter.js';
 import { PermanentError } from '../../consumers/core/errors.js';
 
 const original = {
@@ -37,5 +37,21 @@ describe('buildDeadLetterMessage', () => {
     const header = message.headers['dlq.error'] as string;
     expect(Buffer.byteLength(header)).toBeLessThanOrEqual(4096);
     expect(header.endsWith('...')).toBe(true);
+  });
+});
+
+describe('groupBySize (dead-letter produce requests stay under the broker limit)', () => {
+  const message = (bytes: number) => ({ key: Buffer.alloc(10), value: Buffer.alloc(bytes), headers: {} });
+
+  it('keeps order and splits before a group would exceed the limit', () => {
+    const messages = [message(300), message(300), message(300), message(100), message(2_000), message(50)];
+    const groups = groupBySize(messages, 1_000);
+    expect(groups.map((group) => group.length)).toEqual([3, 1, 1, 1]);
+    expect(groups.flat()).toEqual(messages);
+  });
+
+  it('sends a message bigger than the limit alone rather than dropping it', () => {
+    expect(groupBySize([message(5_000)], 1_000)).toHaveLength(1);
+    expect(groupBySize([], 1_000)).toEqual([]);
   });
 });
