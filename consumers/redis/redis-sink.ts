@@ -135,14 +135,19 @@ export class RedisSink implements Sink {
       try {
         replies = await pipeline.exec();
       } catch (error) {
+        // The pipeline as a whole did not go through (transport trouble): all of it again later.
         replies = null;
-        const cause = error instanceof Error ? error : new Error(String(error));
-        for (const index of sent) results[index] = resultForError(cause);
+        const failure = retry(new RetriableError('Redis pipeline failed', { cause: error }));
+        for (const index of sent) results[index] = failure;
       }
       if (replies) {
         sent.forEach((eventIndex, replyIndex) => {
-          const error = replies[replyIndex]?.[0] ?? null;
-          results[eventIndex] = error ? resultForError(error) : ok;
+          const reply = replies[replyIndex];
+          if (!reply) {
+            results[eventIndex] = retry(new RetriableError('Redis sent no reply for this event'));
+            return;
+          }
+          results[eventIndex] = reply[0] ? resultForError(reply[0]) : ok;
         });
       }
     }
