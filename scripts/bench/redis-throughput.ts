@@ -4,11 +4,9 @@
  *   npx tsx scripts/bench/redis-throughput.ts            (100,000 events, 3 rounds)
  *   BENCH_EVENTS=20000 BENCH_ROUNDS=1 npx tsx scripts/bench/redis-throughput.ts
  *
- * 1. Pre-fills a fresh topic (3 partitions, uncompressed like the connector's topics;
- *    BENCH_COMPRESSION=lz4 to compare) with BENCH_EVENTS real-shaped order INSERTs:
- *    copies of a real Debezium message (test/fixtures/debezium/orders-create.json, or else the
- *    first INSERT found on ecommerce.public.orders) with new ids, order numbers, customers,
- *    created_at and strictly increasing LSNs.
+ * 1. Pre-fills a fresh topic (3 partitions) with BENCH_EVENTS real-shaped order INSERTs with
+ *    scripts/bench/prefill-topic.ts: copies of the captured Debezium message
+ *    test/fixtures/debezium/orders-create.json with new ids and strictly increasing LSNs.
  * 2. consumer: the Runner (new group, from the beginning) drains the topic into a RedisSink on a
  *    fresh key prefix. Rate = events / (last sink write done - first sink write started), i.e.
  *    draining speed once the group has joined (the join time is printed apart).
@@ -20,99 +18,31 @@
  * (target: consumer >= 0.8 x raw). Everything the bench creates (topic, groups, DLQ topic, keys)
  * is removed at the end.
  *
- * Needs Kafka (KAFKA_BROKERS) and Redis (REDIS_URL); Debezium only if no fixture exists yet.
+ * Needs Kafka (KAFKA_BROKERS) and Redis (REDIS_URL).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type { ChangeEvent } from '../../consumers/core/change-event.js';
 import { decodeMessage } from '../../consumers/core/debezium/decode.js';
-import { registerLz4Codec } from '../../consumers/core/debezium/lz4-codec.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Runner } from '../../consumers/core/runner.js';
 import type { Sink, WriteResult } from '../../consumers/core/sink.js';
 import { deletePrefix } from '../../consumers/redis/cache-dump.js';
 import { RedisSink } from '../../consumers/redis/redis-sink.js';
+import { prefillTopic } from './prefill-topic.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARTITIONS = 3;
 const RAW_CHUNK = 500;
-/** Topic compression: "producer" (none, like the connector's topics) or e.g. "lz4" (the broker compresses). */
-const COMPRESSION = process.env.BENCH_COMPRESSION ?? 'producer';
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN = `bench-redis-${Date.now().toString(36)}`;
 const TOPIC = `${RUN}.public.orders`;
-const FIXTURE = resolve(import.meta.dirname, '../../test/fixtures/debezium/orders-create.json');
 
 const logger = createLogger({ consumer: 'redis-bench', level: 'warn', pretty: false });
 const kafka = new Kafka({ clientId: RUN, brokers: BROKERS, logLevel: logLevel.NOTHING });
 const log = (message: string) => console.log(`[bench] ${message}`);
-
-interface RawMessage {
-  key: string;
-  value: string;
-}
-
-/** A real orders INSERT message: the captured fixture, else the first one on the live topic. */
-async function templateMessage(): Promise<RawMessage & { source: string }> {
-  if (existsSync(FIXTURE)) {
-    const fixture = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { keyRaw: string; valueRaw: string };
-    return { key: fixture.keyRaw, value: fixture.valueRaw, source: FIXTURE };
-  }
-  const consumer = kafka.consumer({ groupId: `${RUN}-template` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: 'ecommerce.public.orders', fromBeginning: true });
-  try {
-    return await new Promise<RawMessage & { source: string }>((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error('no INSERT found on ecommerce.public.orders within 60 s')), 60_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const value = message.value?.toString('utf8');
-          if (!value || !message.key) return;
-          const payload = (JSON.parse(value) as { payload?: { op?: string } }).payload;
-          if (payload?.op !== 'c') return;
-          clearTimeout(timer);
-          resolvePromise({ key: message.key.toString('utf8'), value, source: 'ecommerce.public.orders (live)' });
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-    await withAdmin((admin) => admin.deleteGroups([`${RUN}-template`])).catch(() => undefined);
-  }
-}
-
-type Json = Record<string, unknown>;
-
-/** Copies of the template for order i: new key, id, order number, customer, created_at, LSN. */
-function messageFactory(template: RawMessage): (i: number) => RawMessage {
-  const key = parseLossless(template.key) as Json;
-  const value = parseLossless(template.value) as Json;
-  const keyPayload = ('payload' in key ? key.payload : key) as Json;
-  const payload = ('payload' in value ? value.payload : value) as Json;
-  const after = payload.after as Json;
-  const source = payload.source as Json;
-  const baseLsn = BigInt(String(source.lsn));
-  const baseCreated = Date.parse('2026-01-01T00:00:00Z');
-  const createdAt = after.created_at;
-  return (i) => {
-    const id = new LosslessNumber(String(1_000_000 + i));
-    keyPayload.id = id;
-    after.id = id;
-    after.order_number = `BENCH-${i}`;
-    after.customer_id = new LosslessNumber(String(1 + (i % 500)));
-    // Keep the template's encoding of created_at: ISO string (ZonedTimestamp) or epoch number.
-    const ms = baseCreated + i * 10;
-    if (typeof createdAt === 'string') after.created_at = new Date(ms).toISOString().replace('Z', '123Z'); // microseconds
-    else if (createdAt instanceof LosslessNumber) after.created_at = new LosslessNumber(String(BigInt(ms) * 1000n));
-    source.lsn = new LosslessNumber(String(baseLsn + BigInt(i) * 64n));
-    return { key: stringifyLossless(key)!, value: stringifyLossless(value)! };
-  };
-}
 
 async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
@@ -122,28 +52,6 @@ async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
   } finally {
     await admin.disconnect();
   }
-}
-
-async function prefill(make: (i: number) => RawMessage): Promise<RawMessage[]> {
-  await withAdmin((admin) => admin.createTopics({
-    topics: [{ topic: TOPIC, numPartitions: PARTITIONS, configEntries: [{ name: 'compression.type', value: COMPRESSION }] }],
-    waitForLeaders: true,
-  }));
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  const all: RawMessage[] = [];
-  try {
-    // ~4 kB per message: 200 per request stays well under the broker's 1 MB request limit.
-    for (let start = 0; start < EVENTS; start += 200) {
-      const chunk: RawMessage[] = [];
-      for (let i = start; i < Math.min(EVENTS, start + 200); i++) chunk.push(make(i));
-      all.push(...chunk);
-      await producer.send({ topic: TOPIC, acks: -1, messages: chunk });
-    }
-  } finally {
-    await producer.disconnect();
-  }
-  return all;
 }
 
 /** Passes writes through and notes when the first started and when `target` events were settled. */
@@ -297,17 +205,12 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const format = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} events/s`;
 
 async function main(): Promise<void> {
-  registerLz4Codec(); // for BENCH_COMPRESSION=lz4: this script's own readers need it too
-  const template = await templateMessage();
-  log(`template: ${template.source} (${template.value.length} bytes per message), topic compression ${COMPRESSION}`);
-  const make = messageFactory(template);
   const consumerRates: number[] = [];
   const rawRates: number[] = [];
   const noopRates: number[] = [];
   try {
-    const prefillStart = performance.now();
-    await prefill(make);
-    log(`pre-filled ${TOPIC} with ${EVENTS} order events in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
+    const filled = await prefillTopic({ brokers: BROKERS, topic: TOPIC, events: EVENTS, partitions: PARTITIONS });
+    log(`pre-filled ${TOPIC} with ${filled.events} order events (${(filled.bytes / filled.events / 1000).toFixed(1)} kB each) in ${filled.seconds.toFixed(1)} s`);
     const events = await decodedFromTopic();
     log(`decoded ${events.length} events for the raw runs`);
 
