@@ -32,12 +32,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Accepts everything, in order; remembers each event and every write call's size. */
 export class RecordingSink implements Sink {
   readonly name: string = 'recording';
-  readonly events: HeldEvent[] = [];
+  /** Held events in the order held; pass `options.events` to share one log between sinks. */
+  readonly events: HeldEvent[];
   readonly writeSizes: number[] = [];
   started = false;
   closed = 0;
 
-  constructor(protected readonly options: { delayMs?: number } = {}) {}
+  constructor(protected readonly options: { delayMs?: number; events?: HeldEvent[] } = {}) {
+    this.events = options.events ?? [];
+  }
 
   async start(): Promise<void> {
     this.started = true;
