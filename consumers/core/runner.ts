@@ -130,7 +130,7 @@ export class Runner {
     await this.ensureTopics([deadLetterTopic, ...topics]);
 
     this.producer = this.kafka.producer({
-      // Idempotent: a retried dead-letter publish is written once per attempt the broker acked.
+      // Idempotent: kafkajs' own retries of a produce request never write a dead letter twice.
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -222,6 +222,7 @@ export class Runner {
       log: this.options.logger.child({ topic: batch.topic, partition: batch.partition }),
     };
     this.metrics.batchSize.observe({ topic: batch.topic }, batch.messages.length);
+    // Until the first commit of this batch, the committed offset is where the batch starts.
     this.recordLag(batch, batch.firstOffset() ?? batch.highWatermark);
 
     for (let start = 0; start < batch.messages.length; start += this.maxEventsPerWrite) {
