@@ -43,7 +43,9 @@ export async function prefillTopic(options: { brokers: string[]; topic: string; 
         bytes += message.key.length + message.value.length;
         messages.push(message);
       }
-      inFlight.push(producer.send({ topic: options.topic, acks: -1, messages }));
+      const sending = producer.send({ topic: options.topic, acks: -1, messages });
+      sending.catch(() => undefined); // awaited below; this only keeps a failure from being "unhandled" meanwhile
+      inFlight.push(sending);
       if (inFlight.length >= 4) await inFlight.shift();
     }
     await Promise.all(inFlight);
