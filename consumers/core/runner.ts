@@ -110,7 +110,7 @@ export class Runner {
     this.retryPolicy = options.retry ?? DEFAULT_RETRY;
     this.maxEventsPerWrite = options.maxEventsPerWrite ?? DEFAULT_MAX_EVENTS_PER_WRITE;
     this.metrics = options.metrics ?? new Metrics(options.consumerName, { defaultMetrics: false });
-    // The connector's topics are LZ4-compressed (topic config) and kafkajs ships only gzip.
+    // kafkajs ships only gzip; an LZ4-compressed topic (a producer or topic setting) would crash it.
     registerLz4Codec();
     this.kafka = new Kafka({
       clientId: options.clientId ?? `cdc-${options.consumerName}`,
