@@ -11,7 +11,6 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row } from '../../consumers/core/change-event.js';
-import { registerLz4Codec } from '../../consumers/core/debezium/lz4-codec.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Runner } from '../../consumers/core/runner.js';
 import { loadElasticsearchConfig } from '../../consumers/elasticsearch/elasticsearch-config.js';
@@ -143,8 +142,6 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
   }
 
   beforeAll(async () => {
-    // The connector's topics are LZ4-compressed (topic.creation.default.compression.type=lz4).
-    registerLz4Codec();
     db = new pg.Client({ connectionString: engines().postgres });
     await db.connect();
     kafka = new Kafka({ clientId: run, brokers: engines().kafka.split(','), logLevel: logLevel.NOTHING });

@@ -1,0 +1,309 @@
+/**
+ * Elasticsearch consumer throughput against its raw ceiling, measured in the same run:
+ *
+ *   npx tsx scripts/bench/elasticsearch-throughput.ts                  (100,000 events, 3 rounds)
+ *   BENCH_EVENTS=20000 BENCH_ROUNDS=1 npx tsx scripts/bench/elasticsearch-throughput.ts
+ *
+ * 1. Pre-fills two fresh topics (3 partitions each) with BENCH_EVENTS real-shaped events, half
+ *    products, half orders: copies of real captured Debezium messages
+ *    (test/fixtures/debezium/products-create.json and orders-create.json) with new ids, SKUs,
+ *    order numbers, names, prices and strictly increasing LSNs. Three in four are INSERTs of a new
+ *    row, one in four an UPDATE (op "u", with `before`) of a row inserted earlier. The product
+ *    fixture's 19 KB TOAST-test description is replaced by a shop-like ~200-character one.
+ * 2. consumer: the Runner (new group, from the beginning, 3 partitions at a time, at most
+ *    ES_BULK_MAX_DOCS events per write) drains both topics into an ElasticsearchSink on a fresh
+ *    index prefix. Rate = events / (last sink write done - first sink write started): the group
+ *    join is printed apart.
+ * 3. raw: the same documents, built beforehand from the same decoded events, bulk-indexed straight
+ *    into another fresh prefix with the same external versioning and the same bulk size, 3
+ *    ordered streams in parallel (like 3 partitions at a time). No Kafka, no decoding, no planning.
+ * Each round runs both; medians of BENCH_ROUNDS rounds and their ratio are printed (target:
+ * consumer >= 0.8 x raw). Each run checks the document counts and one exact price. Everything
+ * the bench creates (topics, groups, DLQ topic, indexes) is removed at the end.
+ *
+ * Needs Kafka (KAFKA_BROKERS) and Elasticsearch (ELASTICSEARCH_URL); ES_BULK_MAX_DOCS and
+ * ES_BULK_MAX_BYTES apply to both sides.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
+import type { ChangeEvent } from '../../consumers/core/change-event.js';
+import { decodeMessage } from '../../consumers/core/debezium/decode.js';
+import { createLogger } from '../../consumers/core/logger.js';
+import { Runner } from '../../consumers/core/runner.js';
+import type { Sink, WriteResult } from '../../consumers/core/sink.js';
+import { externalIndexOperation, splitIntoBulks, type BulkOperation } from '../../consumers/elasticsearch/bulk-body.js';
+import { loadElasticsearchConfig, type ElasticsearchConfig } from '../../consumers/elasticsearch/elasticsearch-config.js';
+import { ElasticsearchSink, sendBulk } from '../../consumers/elasticsearch/elasticsearch-sink.js';
+import { deleteIndexes, refresh } from '../../consumers/elasticsearch/index-admin.js';
+import { planWrites } from '../../consumers/elasticsearch/write-plan.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PARTITIONS = 3;
+const CONCURRENCY = 3;
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const BASE_CONFIG: ElasticsearchConfig = loadElasticsearchConfig(process.env);
+const RUN = `bench-es-${Date.now().toString(36)}`;
+const TABLES = ['products', 'orders'] as const;
+type Table = (typeof TABLES)[number];
+const topicOf = (table: Table) => `${RUN}.public.${table}`;
+const FIXTURES = resolve(import.meta.dirname, '../../test/fixtures/debezium');
+
+const logger = createLogger({ consumer: 'elasticsearch-bench', level: 'warn', pretty: false });
+const kafka = new Kafka({ clientId: RUN, brokers: BROKERS, logLevel: logLevel.NOTHING });
+const log = (message: string) => console.log(`[bench] ${message}`);
+
+type Json = Record<string, unknown>;
+interface RawMessage {
+  key: string;
+  value: string;
+}
+
+const WORDS = ['wireless', 'ergonomic', 'stainless', 'organic', 'compact', 'waterproof', 'vintage', 'smart', 'leather', 'bamboo', 'portable', 'ceramic'];
+const NOUNS = ['mouse', 'kettle', 'backpack', 'lamp', 'keyboard', 'blender', 'jacket', 'speaker', 'mug', 'charger', 'tent', 'watch'];
+
+/** The i-th event of the run: which table, which row, insert or update. */
+function eventShape(i: number): { table: Table; id: number; update: boolean; n: number } {
+  const table = TABLES[i % 2]!;
+  const n = Math.floor(i / 2);
+  const update = n % 4 === 3;
+  // An update targets the row inserted three events earlier in this table's sequence.
+  return { table, id: 1_000_000 + (update ? n - 3 : n), update, n };
+}
+
+function distinctRows(table: Table): number {
+  let count = 0;
+  for (let i = 0; i < EVENTS; i++) {
+    const shape = eventShape(i);
+    if (shape.table === table && !shape.update) count++;
+  }
+  return count;
+}
+
+/** Copies of a captured create message, varied per event. */
+function messageFactory(table: Table): (i: number) => RawMessage {
+  const fixture = JSON.parse(readFileSync(resolve(FIXTURES, `${table}-create.json`), 'utf8')) as { keyRaw: string; valueRaw: string };
+  const key = parseLossless(fixture.keyRaw) as Json;
+  const value = parseLossless(fixture.valueRaw) as Json;
+  const keyPayload = key.payload as Json;
+  const payload = value.payload as Json;
+  const after = payload.after as Json;
+  const source = payload.source as Json;
+  const baseLsn = BigInt(String(source.lsn));
+  return (i) => {
+    const { id, update, n } = eventShape(i);
+    const lossless = (x: number | bigint) => new LosslessNumber(String(x));
+    keyPayload.id = lossless(id);
+    after.id = lossless(id);
+    const word = WORDS[n % WORDS.length]!;
+    const noun = NOUNS[Math.floor(n / WORDS.length) % NOUNS.length]!;
+    if (table === 'products') {
+      after.sku = `BENCH-${id}`;
+      after.name = `${word} ${noun} ${id}`;
+      after.description = `A ${word} ${noun} for everyday use. Model ${id}, made to last, easy to clean, and backed by a two-year warranty. Ships in recyclable packaging.`;
+      after.price = `${10 + (n % 990)}.${String(n % 100).padStart(2, '0')}`;
+      after.stock_quantity = lossless(update ? n % 7 : 100 + (n % 50));
+    } else {
+      after.order_number = `BENCH-${id}`;
+      after.customer_id = lossless(1 + (n % 40));
+      after.total_amount = `${100 + (n % 9000)}.${String(n % 100).padStart(2, '0')}`;
+      after.status = update ? 'paid' : 'pending';
+    }
+    payload.op = update ? 'u' : 'c';
+    payload.before = update ? { ...after } : null;
+    source.lsn = lossless(baseLsn + BigInt(i + 1) * 64n);
+    return { key: stringifyLossless(key)!, value: stringifyLossless(value)! };
+  };
+}
+
+async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function prefill(): Promise<void> {
+  await withAdmin((admin) => admin.createTopics({ topics: TABLES.map((table) => ({ topic: topicOf(table), numPartitions: PARTITIONS })), waitForLeaders: true }));
+  const makers = { products: messageFactory('products'), orders: messageFactory('orders') };
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (let start = 0; start < EVENTS; start += 400) {
+      const byTable: Record<Table, RawMessage[]> = { products: [], orders: [] };
+      for (let i = start; i < Math.min(EVENTS, start + 400); i++) byTable[eventShape(i).table].push(makers[eventShape(i).table](i));
+      await producer.sendBatch({ acks: -1, topicMessages: TABLES.map((table) => ({ topic: topicOf(table), messages: byTable[table] })) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** The same events the consumer decodes, with the partitions Kafka gave them. */
+async function decodedFromTopics(): Promise<ChangeEvent[]> {
+  const events: ChangeEvent[] = [];
+  const consumer = kafka.consumer({ groupId: `${RUN}-decode`, maxBytesPerPartition: 10 * 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: TABLES.map(topicOf), fromBeginning: true });
+  await new Promise<void>((resolvePromise) => {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          events.push(decodeMessage({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }));
+        }
+        if (events.length >= EVENTS) resolvePromise();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return events;
+}
+
+/** Passes writes through and notes when the first started and when every event was settled. */
+class TimingSink implements Sink {
+  readonly name: string;
+  firstWriteAt = 0;
+  okCount = 0;
+  settledCount = 0;
+  writes = 0;
+  /** Sum of time spent inside sink.write, ms (writes of different partitions may overlap). */
+  writeMs = 0;
+  private finish!: (at: number) => void;
+  readonly done = new Promise<number>((resolvePromise) => (this.finish = resolvePromise));
+  constructor(readonly inner: ElasticsearchSink, private readonly target: number) {
+    this.name = inner.name;
+  }
+  start() { return this.inner.start(); }
+  isReady() { return this.inner.isReady(); }
+  close() { return this.inner.close(); }
+  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
+    if (this.firstWriteAt === 0) this.firstWriteAt = performance.now();
+    this.writes++;
+    const started = performance.now();
+    const results = await this.inner.write(events);
+    this.writeMs += performance.now() - started;
+    this.okCount += results.filter((result) => result.status === 'ok').length;
+    this.settledCount += results.filter((result) => result.status !== 'retry').length;
+    if (this.settledCount >= this.target) this.finish(performance.now());
+    return results;
+  }
+}
+
+const newSink = (prefix: string) => new ElasticsearchSink({ config: { ...BASE_CONFIG, indexPrefix: prefix }, logger });
+
+/** Counts live documents and checks one exact price, then drops the indexes. */
+async function verifyAndDrop(sink: ElasticsearchSink, label: string): Promise<void> {
+  await refresh(sink.client, sink.indexes.values());
+  for (const table of TABLES) {
+    const { count } = await sink.client.count({ index: sink.indexes.get(table)!.aliasName });
+    if (count !== distinctRows(table)) throw new Error(`${label}: ${count} ${table} documents, expected ${distinctRows(table)}`);
+  }
+  const sample = await sink.client.get<Json>({ index: sink.indexes.get('products')!.aliasName, id: '1000001' });
+  if (sample._source?.price !== '11.01') throw new Error(`${label}: product 1000001 price ${JSON.stringify(sample._source?.price)}, expected "11.01"`);
+  await deleteIndexes(sink.client, sink.indexes.values());
+}
+
+async function consumerRound(round: number): Promise<{ rate: number; joinMs: number; writes: number; busy: number }> {
+  const sink = new TimingSink(newSink(`${RUN}-c${round}-`), EVENTS);
+  await sink.start();
+  const runner = new Runner({
+    consumerName: 'elasticsearch-bench',
+    brokers: BROKERS,
+    groupId: `${RUN}-group-${round}`,
+    topics: TABLES.map(topicOf),
+    fromBeginning: true,
+    deadLetterTopic: `${RUN}.dlq`,
+    sink,
+    logger,
+    partitionsConsumedConcurrently: CONCURRENCY,
+    maxEventsPerWrite: BASE_CONFIG.bulkMaxDocs,
+  });
+  const startedAt = performance.now();
+  await runner.start();
+  const doneAt = await sink.done;
+  await runner.stop();
+  if (sink.okCount !== EVENTS) throw new Error(`consumer round ${round}: ${EVENTS - sink.okCount} events not ok`);
+  await verifyAndDrop(sink.inner, `consumer round ${round}`);
+  await sink.close();
+  const wallMs = doneAt - sink.firstWriteAt;
+  return { rate: EVENTS / (wallMs / 1000), joinMs: sink.firstWriteAt - startedAt, writes: sink.writes, busy: sink.writeMs / wallMs };
+}
+
+/** Bulk operations built from the decoded events, one ordered stream per partition number. */
+function rawStreams(events: ChangeEvent[], prefix: string): BulkOperation[][] {
+  const indexes = newSink(prefix).indexes;
+  const streams: BulkOperation[][] = Array.from({ length: CONCURRENCY }, () => []);
+  for (const step of planWrites(events, indexes)) {
+    if (step.kind !== 'writes') throw new Error(`raw: unexpected ${step.kind} step`);
+    const event = events[step.owner]!;
+    for (const write of step.writes) streams[event.kafka.partition % CONCURRENCY]!.push(externalIndexOperation(0, write.index, write.id, write.version, write.document));
+  }
+  return streams;
+}
+
+async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: number; bulks: number }> {
+  const prefix = `${RUN}-r${round}-`;
+  const sink = newSink(prefix);
+  await sink.start(); // creates the same indexes; the sink itself does not write below
+  const bulksPerStream = rawStreams(events, prefix).map((stream) => splitIntoBulks(stream, { maxDocs: BASE_CONFIG.bulkMaxDocs, maxBytes: BASE_CONFIG.bulkMaxBytes }));
+  const startedAt = performance.now();
+  await Promise.all(bulksPerStream.map(async (bulks) => {
+    for (const bulk of bulks) {
+      const results = await sendBulk(sink.client, bulk);
+      if (results.some((result) => result.status !== 'ok')) throw new Error(`raw round ${round}: a bulk item was not ok`);
+    }
+  }));
+  const elapsed = performance.now() - startedAt;
+  await verifyAndDrop(sink, `raw round ${round}`);
+  await sink.close();
+  return { rate: EVENTS / (elapsed / 1000), bulks: bulksPerStream.reduce((sum, bulks) => sum + bulks.length, 0) };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const format = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} docs/s`;
+
+async function main(): Promise<void> {
+  log(`${EVENTS} events (products and orders, 3/4 inserts, 1/4 updates), ${ROUNDS} rounds, bulk <= ${BASE_CONFIG.bulkMaxDocs} docs / ${BASE_CONFIG.bulkMaxBytes} bytes, Elasticsearch ${BASE_CONFIG.url}`);
+  const prefillStart = performance.now();
+  await prefill();
+  log(`pre-filled ${TABLES.map(topicOf).join(', ')} in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
+  const events = await decodedFromTopics();
+  log(`decoded ${events.length} events for the raw runs`);
+
+  const consumerRates: number[] = [];
+  const rawRates: number[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      const consumer = await consumerRound(round);
+      consumerRates.push(consumer.rate);
+      const raw = await rawRound(round, events);
+      rawRates.push(raw.rate);
+      log(
+        `round ${round}: consumer ${format(consumer.rate)} (${consumer.writes} sink writes, avg ${Math.round(EVENTS / consumer.writes)} events, sink busy ${consumer.busy.toFixed(2)} x wall time; group join ${(consumer.joinMs / 1000).toFixed(1)} s, not counted), ` +
+          `raw ${format(raw.rate)} (${raw.bulks} bulks), ratio ${(consumer.rate / raw.rate).toFixed(2)}`,
+      );
+    }
+  } finally {
+    await withAdmin(async (admin) => {
+      await admin.deleteGroups([...Array.from({ length: ROUNDS }, (_, i) => `${RUN}-group-${i + 1}`), `${RUN}-decode`]).catch(() => undefined);
+      await admin.deleteTopics({ topics: [...TABLES.map(topicOf), `${RUN}.dlq`] }).catch(() => undefined);
+    });
+  }
+  const consumerMedian = median(consumerRates);
+  const rawMedian = median(rawRates);
+  const ratio = consumerMedian / rawMedian;
+  log(`median of ${ROUNDS}: consumer ${format(consumerMedian)}, raw ${format(rawMedian)}, ratio ${ratio.toFixed(2)} (target >= 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'})`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error('[bench] failed:', error);
+    process.exit(1);
+  },
+);
