@@ -17,14 +17,16 @@
  * 3. raw: the same documents, built beforehand from the same decoded events, bulk-indexed straight
  *    into another fresh prefix with the same external versioning and the same bulk size, 3
  *    ordered streams in parallel (like 3 partitions at a time). No Kafka, no decoding, no planning.
- * Each round runs both; medians of BENCH_ROUNDS rounds and their ratio are printed (target:
- * consumer >= 0.8 x raw). Each run checks the document counts and one exact price. Everything
+ * 4. runner only (diagnosis): the Runner drains the topics into a sink that writes nothing, so
+ *    Kafka fetching and decoding alone set this rate; no sink can make the consumer faster.
+ * Each round runs all three; medians of BENCH_ROUNDS rounds and the consumer/raw ratio are printed
+ * (target: consumer >= 0.8 x raw). Each run checks the document counts and one exact price. Everything
  * the bench creates (topics, groups, DLQ topic, indexes) is removed at the end.
  *
  * Needs Kafka (KAFKA_BROKERS) and Elasticsearch (ELASTICSEARCH_URL); ES_BULK_MAX_DOCS and
  * ES_BULK_MAX_BYTES apply to both sides.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
@@ -164,6 +166,17 @@ async function decodedFromTopics(): Promise<ChangeEvent[]> {
   return events;
 }
 
+/** Writes nothing: every event is ok at once. */
+class NoopSink implements Sink {
+  readonly name = 'noop';
+  async start() {}
+  async isReady() { return true; }
+  async close() {}
+  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
+    return events.map(() => ({ status: 'ok' }) as const);
+  }
+}
+
 /** Passes writes through and notes when the first started and when every event was settled. */
 class TimingSink implements Sink {
   readonly name: string;
@@ -175,7 +188,7 @@ class TimingSink implements Sink {
   writeMs = 0;
   private finish!: (at: number) => void;
   readonly done = new Promise<number>((resolvePromise) => (this.finish = resolvePromise));
-  constructor(readonly inner: ElasticsearchSink, private readonly target: number) {
+  constructor(readonly inner: Sink, private readonly target: number) {
     this.name = inner.name;
   }
   start() { return this.inner.start(); }
@@ -208,13 +221,13 @@ async function verifyAndDrop(sink: ElasticsearchSink, label: string): Promise<vo
   await deleteIndexes(sink.client, sink.indexes.values());
 }
 
-async function consumerRound(round: number): Promise<{ rate: number; joinMs: number; writes: number; busy: number }> {
-  const sink = new TimingSink(newSink(`${RUN}-c${round}-`), EVENTS);
+async function consumerRound(round: number, noop = false): Promise<{ rate: number; joinMs: number; writes: number; busy: number; cpu: string }> {
+  const sink = new TimingSink(noop ? new NoopSink() : newSink(`${RUN}-c${round}-`), EVENTS);
   await sink.start();
   const runner = new Runner({
     consumerName: 'elasticsearch-bench',
     brokers: BROKERS,
-    groupId: `${RUN}-group-${round}`,
+    groupId: `${RUN}-group-${round}${noop ? '-noop' : ''}`,
     topics: TABLES.map(topicOf),
     fromBeginning: true,
     deadLetterTopic: `${RUN}.dlq`,
@@ -224,14 +237,16 @@ async function consumerRound(round: number): Promise<{ rate: number; joinMs: num
     maxEventsPerWrite: BASE_CONFIG.bulkMaxDocs,
   });
   const startedAt = performance.now();
+  const cpuStart = cpuNow();
   await runner.start();
   const doneAt = await sink.done;
+  const cpu = cpuPerEvent(cpuStart);
   await runner.stop();
   if (sink.okCount !== EVENTS) throw new Error(`consumer round ${round}: ${EVENTS - sink.okCount} events not ok`);
-  await verifyAndDrop(sink.inner, `consumer round ${round}`);
+  if (sink.inner instanceof ElasticsearchSink) await verifyAndDrop(sink.inner, `consumer round ${round}`);
   await sink.close();
   const wallMs = doneAt - sink.firstWriteAt;
-  return { rate: EVENTS / (wallMs / 1000), joinMs: sink.firstWriteAt - startedAt, writes: sink.writes, busy: sink.writeMs / wallMs };
+  return { rate: EVENTS / (wallMs / 1000), joinMs: sink.firstWriteAt - startedAt, writes: sink.writes, busy: sink.writeMs / wallMs, cpu };
 }
 
 /** Bulk operations built from the decoded events, one ordered stream per partition number. */
@@ -246,12 +261,13 @@ function rawStreams(events: ChangeEvent[], prefix: string): BulkOperation[][] {
   return streams;
 }
 
-async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: number; bulks: number }> {
+async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: number; bulks: number; cpu: string }> {
   const prefix = `${RUN}-r${round}-`;
   const sink = newSink(prefix);
   await sink.start(); // creates the same indexes; the sink itself does not write below
   const bulksPerStream = rawStreams(events, prefix).map((stream) => splitIntoBulks(stream, { maxDocs: BASE_CONFIG.bulkMaxDocs, maxBytes: BASE_CONFIG.bulkMaxBytes }));
   const startedAt = performance.now();
+  const cpuStart = cpuNow();
   await Promise.all(bulksPerStream.map(async (bulks) => {
     for (const bulk of bulks) {
       const results = await sendBulk(sink.client, bulk);
@@ -259,9 +275,35 @@ async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: n
     }
   }));
   const elapsed = performance.now() - startedAt;
+  const cpu = cpuPerEvent(cpuStart);
   await verifyAndDrop(sink, `raw round ${round}`);
   await sink.close();
-  return { rate: EVENTS / (elapsed / 1000), bulks: bulksPerStream.reduce((sum, bulks) => sum + bulks.length, 0) };
+  return { rate: EVENTS / (elapsed / 1000), bulks: bulksPerStream.reduce((sum, bulks) => sum + bulks.length, 0), cpu };
+}
+
+/**
+ * CPU time (µs) used so far by this process and, when the native stack's pid file is readable, by
+ * the Elasticsearch process: the machine's cores are shared, so CPU per event explains the rates.
+ */
+function cpuNow(): { node: number; es: number | null } {
+  const { user, system } = process.cpuUsage();
+  let es: number | null = null;
+  const pidFile = resolve(import.meta.dirname, '../../.stack/run/elasticsearch.pid');
+  try {
+    if (existsSync(pidFile)) {
+      const fields = readFileSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      es = (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime, in clock ticks of 10 ms
+    }
+  } catch {
+    es = null;
+  }
+  return { node: user + system, es };
+}
+
+function cpuPerEvent(from: ReturnType<typeof cpuNow>): string {
+  const to = cpuNow();
+  const es = from.es !== null && to.es !== null ? `, Elasticsearch ${Math.round((to.es - from.es) / EVENTS)} µs` : '';
+  return `CPU per event: this process ${Math.round((to.node - from.node) / EVENTS)} µs${es}`;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -277,27 +319,32 @@ async function main(): Promise<void> {
 
   const consumerRates: number[] = [];
   const rawRates: number[] = [];
+  const runnerRates: number[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       const consumer = await consumerRound(round);
       consumerRates.push(consumer.rate);
       const raw = await rawRound(round, events);
       rawRates.push(raw.rate);
+      const runnerOnly = await consumerRound(round, true);
+      runnerRates.push(runnerOnly.rate);
+      log(`round ${round} CPU: consumer (${consumer.cpu}); raw (${raw.cpu}); runner only (${runnerOnly.cpu})`);
       log(
         `round ${round}: consumer ${format(consumer.rate)} (${consumer.writes} sink writes, avg ${Math.round(EVENTS / consumer.writes)} events, sink busy ${consumer.busy.toFixed(2)} x wall time; group join ${(consumer.joinMs / 1000).toFixed(1)} s, not counted), ` +
-          `raw ${format(raw.rate)} (${raw.bulks} bulks), ratio ${(consumer.rate / raw.rate).toFixed(2)}`,
+          `raw ${format(raw.rate)} (${raw.bulks} bulks), ratio ${(consumer.rate / raw.rate).toFixed(2)}; runner only (no-op sink) ${format(runnerOnly.rate)}`,
       );
     }
   } finally {
     await withAdmin(async (admin) => {
-      await admin.deleteGroups([...Array.from({ length: ROUNDS }, (_, i) => `${RUN}-group-${i + 1}`), `${RUN}-decode`]).catch(() => undefined);
+      const rounds = Array.from({ length: ROUNDS }, (_, i) => `${RUN}-group-${i + 1}`);
+      await admin.deleteGroups([...rounds, ...rounds.map((group) => `${group}-noop`), `${RUN}-decode`]).catch(() => undefined);
       await admin.deleteTopics({ topics: [...TABLES.map(topicOf), `${RUN}.dlq`] }).catch(() => undefined);
     });
   }
   const consumerMedian = median(consumerRates);
   const rawMedian = median(rawRates);
   const ratio = consumerMedian / rawMedian;
-  log(`median of ${ROUNDS}: consumer ${format(consumerMedian)}, raw ${format(rawMedian)}, ratio ${ratio.toFixed(2)} (target >= 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'})`);
+  log(`median of ${ROUNDS}: consumer ${format(consumerMedian)}, raw ${format(rawMedian)}, ratio ${ratio.toFixed(2)} (target >= 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'}); runner only ${format(median(runnerRates))} = ${(median(runnerRates) / rawMedian).toFixed(2)} x raw`);
 }
 
 main().then(
