@@ -207,7 +207,13 @@ class TimingSink implements Sink {
   }
 }
 
-const newSink = (prefix: string) => new ElasticsearchSink({ config: { ...BASE_CONFIG, indexPrefix: prefix }, logger });
+/** Every sink made, so that a failed run still drops its indexes. */
+const sinksMade: ElasticsearchSink[] = [];
+function newSink(prefix: string): ElasticsearchSink {
+  const sink = new ElasticsearchSink({ config: { ...BASE_CONFIG, indexPrefix: prefix }, logger });
+  sinksMade.push(sink);
+  return sink;
+}
 
 /** Counts live documents and checks one exact price, then drops the indexes. */
 async function verifyAndDrop(sink: ElasticsearchSink, label: string): Promise<void> {
@@ -311,16 +317,15 @@ const format = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} do
 
 async function main(): Promise<void> {
   log(`${EVENTS} events (products and orders, 3/4 inserts, 1/4 updates), ${ROUNDS} rounds, bulk <= ${BASE_CONFIG.bulkMaxDocs} docs / ${BASE_CONFIG.bulkMaxBytes} bytes, Elasticsearch ${BASE_CONFIG.url}`);
-  const prefillStart = performance.now();
-  await prefill();
-  log(`pre-filled ${TABLES.map(topicOf).join(', ')} in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
-  const events = await decodedFromTopics();
-  log(`decoded ${events.length} events for the raw runs`);
-
   const consumerRates: number[] = [];
   const rawRates: number[] = [];
   const runnerRates: number[] = [];
   try {
+    const prefillStart = performance.now();
+    await prefill();
+    log(`pre-filled ${TABLES.map(topicOf).join(', ')} in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
+    const events = await decodedFromTopics();
+    log(`decoded ${events.length} events for the raw runs`);
     for (let round = 1; round <= ROUNDS; round++) {
       const consumer = await consumerRound(round);
       consumerRates.push(consumer.rate);
@@ -340,6 +345,10 @@ async function main(): Promise<void> {
       await admin.deleteGroups([...rounds, ...rounds.map((group) => `${group}-noop`), `${RUN}-decode`]).catch(() => undefined);
       await admin.deleteTopics({ topics: [...TABLES.map(topicOf), `${RUN}.dlq`] }).catch(() => undefined);
     });
+    for (const sink of sinksMade) {
+      await deleteIndexes(sink.client, sink.indexes.values()).catch(() => undefined);
+      await sink.close();
+    }
   }
   const consumerMedian = median(consumerRates);
   const rawMedian = median(rawRates);
