@@ -440,7 +440,7 @@ main() {
       local engine i
       for ((i = ${#ALL_ENGINES[@]} - 1; i >= 0; i--)); do
         engine=${ALL_ENGINES[i]}
-        [[ " $* " == *" $engine "* ]] && stop_engine "$engine"
+        if [[ " $* " == *" $engine "* ]]; then stop_engine "$engine"; fi
       done
       ;;
     status) status ;;
