@@ -2,28 +2,14 @@
  * Real captured Debezium messages (test/fixtures/debezium/) through the core decoder and the
  * Elasticsearch write plan: what each kind of change becomes in the search index.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChangeEvent, RowChangeEvent } from '../../consumers/core/change-event.js';
-import { decodeMessage } from '../../consumers/core/debezium/decode.js';
 import { externalIndexOperation } from '../../consumers/elasticsearch/bulk-body.js';
 import { resolveCatalog } from '../../consumers/elasticsearch/index-catalog.js';
 import { planWrites, type Step } from '../../consumers/elasticsearch/write-plan.js';
+import { fixtureEvent } from '../helpers/fixtures.js';
 
-const FIXTURES = resolve(import.meta.dirname, '../fixtures/debezium');
 const indexes = resolveCatalog('');
-
-function fixture(name: string): ChangeEvent {
-  const file = JSON.parse(readFileSync(resolve(FIXTURES, `${name}.json`), 'utf8')) as { topic: string; partition: number; offset: string; keyRaw: string | null; valueRaw: string | null };
-  return decodeMessage({
-    topic: file.topic,
-    partition: file.partition,
-    offset: file.offset,
-    key: file.keyRaw === null ? null : Buffer.from(file.keyRaw),
-    value: file.valueRaw === null ? null : Buffer.from(file.valueRaw),
-  });
-}
 
 const lsnOf = (event: ChangeEvent) => (event.op === 'tombstone' ? null : event.source.lsn);
 const describeStep = (step: Step) =>
@@ -46,7 +32,7 @@ describe('captured Debezium messages -> index writes', () => {
     ['customers-pk-update-tombstone', 'ok'],
     ['customers-pk-update-create', 'customers_v1/47'],
   ])('%s -> %s', (name, expected) => {
-    const event = fixture(name);
+    const event = fixtureEvent(name);
     const [step] = planWrites([event], indexes);
     expect(describeStep(step!)).toBe(expected);
     if (step!.kind === 'writes') {
@@ -55,7 +41,7 @@ describe('captured Debezium messages -> index writes', () => {
   });
 
   it('an order is indexed exactly as PostgreSQL has it: exact money, microsecond timestamps, parsed JSON', () => {
-    const event = fixture('orders-create') as RowChangeEvent;
+    const event = fixtureEvent('orders-create') as RowChangeEvent;
     const [step] = planWrites([event], indexes);
     const write = step!.kind === 'writes' ? step!.writes[0]! : null;
     expect(write!.document).toEqual(event.after);
@@ -67,22 +53,22 @@ describe('captured Debezium messages -> index writes', () => {
   });
 
   it('a PK change captured as delete + tombstone + create gives marker(old id), nothing, document(new id) at increasing LSNs', () => {
-    const events = ['customers-pk-update-delete', 'customers-pk-update-tombstone', 'customers-pk-update-create'].map(fixture);
+    const events = ['customers-pk-update-delete', 'customers-pk-update-tombstone', 'customers-pk-update-create'].map(fixtureEvent);
     expect(planWrites(events, indexes).map(describeStep)).toEqual(['customers_v1/45 (deleted)', 'ok', 'customers_v1/47']);
     expect(BigInt(lsnOf(events[2]!)!)).toBeGreaterThanOrEqual(BigInt(lsnOf(events[0]!)!));
   });
 
   it('a captured TRUNCATE becomes a truncate step; a table without an index is dead-lettered, not dropped', () => {
-    const truncate = fixture('truncate');
+    const truncate = fixtureEvent('truncate');
     const [step] = planWrites([truncate], indexes);
     if (truncate.table in { products: 1, orders: 1, customers: 1, order_items: 1 }) expect(step!.kind).toBe('truncate');
     else expect(step!.kind === 'result' && step!.result.status).toBe('failed');
-    const [other] = planWrites([{ ...(fixture('orders-create') as RowChangeEvent), table: 'audit_log' }], indexes);
+    const [other] = planWrites([{ ...(fixtureEvent('orders-create') as RowChangeEvent), table: 'audit_log' }], indexes);
     expect(other!.kind === 'result' && other!.result.status).toBe('failed');
   });
 
   it('unchanged-TOAST columns from a real message are listed as missing, never written as the placeholder', () => {
-    const event = fixture('toast-unchanged-update') as RowChangeEvent;
+    const event = fixtureEvent('toast-unchanged-update') as RowChangeEvent;
     expect(event.unavailableColumns.length).toBeGreaterThan(0);
     const [step] = planWrites([{ ...event, table: 'products' }], indexes);
     const write = step!.kind === 'writes' ? step!.writes.at(-1)! : null;

@@ -2,30 +2,16 @@
  * Real captured Debezium messages (test/fixtures/debezium/) through the core decoder and the
  * Redis script arguments: which keys each kind of change touches and what it stores.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ChangeEvent, RowChangeEvent } from '../../consumers/core/change-event.js';
-import { decodeMessage } from '../../consumers/core/debezium/decode.js';
+import type { RowChangeEvent } from '../../consumers/core/change-event.js';
 import { keyLayout } from '../../consumers/redis/key-layout.js';
 import { buildScriptCall, buildTruncateCall, type ScriptSettings } from '../../consumers/redis/script-call.js';
+import { fixtureEvent } from '../helpers/fixtures.js';
 
-const FIXTURES = resolve(import.meta.dirname, '../fixtures/debezium');
 const settings: ScriptSettings = { keys: keyLayout(''), ttlSecondsByTable: {}, deleteMarkerTtlSeconds: 86_400, recentOrdersLength: 100 };
 
-function fixture(name: string): ChangeEvent {
-  const file = JSON.parse(readFileSync(resolve(FIXTURES, `${name}.json`), 'utf8')) as { topic: string; partition: number; offset: string; keyRaw: string | null; valueRaw: string | null };
-  return decodeMessage({
-    topic: file.topic,
-    partition: file.partition,
-    offset: file.offset,
-    key: file.keyRaw === null ? null : Buffer.from(file.keyRaw),
-    value: file.valueRaw === null ? null : Buffer.from(file.valueRaw),
-  });
-}
-
 function rowEvent(name: string): RowChangeEvent {
-  const event = fixture(name);
+  const event = fixtureEvent(name);
   if (event.op === 'tombstone' || event.op === 'truncate') throw new Error(`${name} is not a row change`);
   return event;
 }
@@ -100,12 +86,12 @@ describe('captured Debezium messages -> Redis script calls', () => {
   });
 
   it('a tombstone is recognised (the sink answers ok without a write)', () => {
-    expect(fixture('customers-tombstone').op).toBe('tombstone');
-    expect(fixture('customers-pk-update-tombstone').op).toBe('tombstone');
+    expect(fixtureEvent('customers-tombstone').op).toBe('tombstone');
+    expect(fixtureEvent('customers-pk-update-tombstone').op).toBe('tombstone');
   });
 
   it('a TRUNCATE becomes one truncate-script call for its table', () => {
-    const event = fixture('truncate');
+    const event = fixtureEvent('truncate');
     if (event.op !== 'truncate') throw new Error('expected a truncate');
     const call = buildTruncateCall(event, settings);
     expect(call.keys).toEqual(['cdc:lsn', 'cdc:truncated']);
