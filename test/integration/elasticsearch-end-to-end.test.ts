@@ -12,17 +12,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row } from '../../consumers/core/change-event.js';
 import { createLogger } from '../../consumers/core/logger.js';
-import { Runner } from '../../consumers/core/runner.js';
 import { loadElasticsearchConfig } from '../../consumers/elasticsearch/elasticsearch-config.js';
 import { ElasticsearchSink } from '../../consumers/elasticsearch/elasticsearch-sink.js';
 import { deleteIndexes, dumpAlias, refresh, searchRows } from '../../consumers/elasticsearch/index-admin.js';
 import type { ResolvedIndex } from '../../consumers/elasticsearch/index-catalog.js';
 import { startEngine, stopEngine } from '../helpers/engine-control.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
-
-const TABLES = ['customers', 'products', 'orders', 'order_items'];
-const TOPICS = TABLES.map((table) => `ecommerce.public.${table}`);
-const CONNECTOR = 'ecommerce-postgres-connector';
+import { withAdmin } from '../helpers/kafka-admin.js';
+import { startPipeline as startRunner, waitForConnector, waitUntilCaughtUp, type Pipeline } from '../helpers/pipeline.js';
+import { ShopRows } from '../helpers/shop-rows.js';
 
 describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))('Elasticsearch consumer end to end', () => {
   const logger = createLogger({ consumer: 'elasticsearch-e2e', level: 'error', pretty: false });
@@ -31,76 +29,22 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
   const namespaces = new Map<string, ResolvedIndex[]>();
   const deadLetterTopic = `${run}.dlq`;
   let db: pg.Client;
+  let shop: ShopRows;
   let kafka: Kafka;
   let es: Client;
-  const created = { customers: [] as number[], products: [] as number[], orders: [] as number[] };
 
-  interface Pipeline {
-    sink: ElasticsearchSink;
-    groupId: string;
-    stop(): Promise<void>;
-  }
-
-  async function startPipeline(prefix: string): Promise<Pipeline> {
+  async function startPipeline(prefix: string): Promise<Pipeline<ElasticsearchSink>> {
     const groupId = `${run}-group-${groups.length}`;
     groups.push(groupId);
     const config = { ...loadElasticsearchConfig({ ELASTICSEARCH_URL: engines().elasticsearch }), indexPrefix: prefix, requestTimeoutMs: 5_000 };
     const sink = new ElasticsearchSink({ config, logger });
-    await sink.start();
     namespaces.set(prefix, [...sink.indexes.values()]);
-    const runner = new Runner({
-      consumerName: 'elasticsearch',
-      brokers: engines().kafka.split(','),
-      groupId,
-      topics: TOPICS,
-      fromBeginning: true,
-      deadLetterTopic,
-      sink,
-      logger,
-      partitionsConsumedConcurrently: 3,
-      retry: { initialMs: 100, maxMs: 2_000 },
-    });
-    await runner.start();
-    let stopped = false;
-    return {
-      sink,
-      groupId,
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        await runner.stop();
-        await sink.close();
-      },
-    };
-  }
-
-  async function withAdmin<T>(work: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      return await work(admin);
-    } finally {
-      await admin.disconnect();
-    }
+    return startRunner({ consumerName: 'elasticsearch', sink, groupId, deadLetterTopic, logger });
   }
 
   /** Resolves once the group has committed everything up to the current end of every topic. */
   async function caughtUp(groupId: string, timeoutMs = 180_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    return withAdmin(async (admin) => {
-      for (;;) {
-        const marks = new Map<string, string>();
-        for (const topic of TOPICS) for (const p of await admin.fetchTopicOffsets(topic)) marks.set(`${topic}:${p.partition}`, p.high);
-        const committed = new Map<string, string>();
-        for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics: TOPICS })) {
-          for (const p of partitions) committed.set(`${topic}:${p.partition}`, p.offset);
-        }
-        const behind = [...marks].filter(([at, high]) => high !== '0' && committed.get(at) !== high);
-        if (behind.length === 0) return JSON.stringify([...marks].sort());
-        if (Date.now() > deadline) throw new Error(`group ${groupId} still behind on ${behind.map(([at]) => at).join(', ')}`);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    });
+    return JSON.stringify([...(await waitUntilCaughtUp(kafka, groupId, timeoutMs))].sort());
   }
 
   /** Live rows of `table` matching `query`, through the alias, as search users see them. */
@@ -111,63 +55,29 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
 
   const idsOf = (rows: Map<string, Row>) => [...rows.keys()].map(Number).sort((a, b) => a - b);
 
-  async function insertCustomer(tag: string): Promise<number> {
-    const { rows } = await db.query<{ id: number }>(
-      `INSERT INTO customers (email, first_name, last_name, phone) VALUES ($1, 'Search', 'Tester', '+15550100') RETURNING id`,
-      [`${tag}@example.com`],
-    );
-    created.customers.push(rows[0]!.id);
-    return rows[0]!.id;
-  }
-
   async function insertProduct(sku: string, name: string, price: string, description = 'A product for the search end-to-end test'): Promise<number> {
     const { rows } = await db.query<{ id: number }>(
       `INSERT INTO products (sku, name, description, category, price, stock_quantity, low_stock_threshold)
        VALUES ($1, $2, $3, 'test', $4, 50, 5) RETURNING id`,
       [sku, name, description, price],
     );
-    created.products.push(rows[0]!.id);
-    return rows[0]!.id;
-  }
-
-  async function insertOrder(customerId: number, orderNumber: string, total = '25000.00'): Promise<number> {
-    // The seed's own statement shape.
-    const { rows } = await db.query<{ id: number }>(
-      `INSERT INTO orders (customer_id, order_number, total_amount, status, payment_method)
-       VALUES ($1, $2, $3, 'pending', 'credit_card') RETURNING id`,
-      [customerId, orderNumber, total],
-    );
-    created.orders.push(rows[0]!.id);
+    shop.created.products.push(rows[0]!.id);
     return rows[0]!.id;
   }
 
   beforeAll(async () => {
     db = new pg.Client({ connectionString: engines().postgres });
     await db.connect();
+    shop = new ShopRows(db, 'Search');
     kafka = new Kafka({ clientId: run, brokers: engines().kafka.split(','), logLevel: logLevel.NOTHING });
     es = new Client({ node: engines().elasticsearch });
-    const deadline = Date.now() + 60_000;
-    let state = 'unknown';
-    while (state !== 'RUNNING') {
-      if (Date.now() > deadline) throw new Error(`connector ${CONNECTOR} is ${state}, not RUNNING`);
-      const response = await fetch(`${engines().connect}/connectors/${CONNECTOR}/status`);
-      state = response.ok ? ((await response.json()) as { connector: { state: string } }).connector.state : `HTTP ${response.status}`;
-      if (state !== 'RUNNING') await new Promise((resolve) => setTimeout(resolve, 1_000));
-    }
+    await waitForConnector();
   });
 
   afterAll(async () => {
-    if (created.orders.length > 0) {
-      await db.query('DELETE FROM order_items WHERE order_id = ANY($1)', [created.orders]);
-      await db.query('DELETE FROM orders WHERE id = ANY($1)', [created.orders]);
-    }
-    if (created.products.length > 0) {
-      await db.query('DELETE FROM order_items WHERE product_id = ANY($1)', [created.products]);
-      await db.query('DELETE FROM products WHERE id = ANY($1)', [created.products]);
-    }
-    if (created.customers.length > 0) await db.query('DELETE FROM customers WHERE id = ANY($1)', [created.customers]);
+    await shop.deleteCreated();
     await db.end();
-    await withAdmin(async (admin) => {
+    await withAdmin(kafka, async (admin) => {
       await admin.deleteGroups(groups).catch(() => undefined);
       await admin.deleteTopics({ topics: [deadLetterTopic] }).catch(() => undefined);
     });
@@ -179,10 +89,10 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
     const pipeline = await startPipeline(`${run}-flow-`);
     const { sink } = pipeline;
     try {
-      const customerId = await insertCustomer(`${run}-flow`);
+      const customerId = await shop.insertCustomer(`${run}-flow`);
       const productId = await insertProduct(`${run}-SKU-1`, 'Trailblazer Hiking Boots', '129.95', 'Waterproof leather boots with a grippy sole');
       const orderNumber = `${run}-ORD-1`.toUpperCase();
-      const orderId = await insertOrder(customerId, orderNumber);
+      const orderId = await shop.insertOrder(customerId, orderNumber);
       const { rows: [item] } = await db.query<{ id: number }>(
         'INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES ($1, $2, 2, 129.95) RETURNING id',
         [orderId, productId],
@@ -224,7 +134,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
       await expect.poll(async () => idsOf(await search(sink, 'products', { term: { sku: `${run}-SKU-2` } })), { timeout: 30_000 }).toEqual([movable]);
       const newId = (await db.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('products', 'id'))::int AS id`)).rows[0]!.id;
       await db.query('UPDATE products SET id = $2 WHERE id = $1', [movable, newId]);
-      created.products.push(newId);
+      shop.created.products.push(newId);
       await expect.poll(async () => idsOf(await search(sink, 'products', { term: { sku: `${run}-SKU-2` } })), { timeout: 30_000 }).toEqual([newId]);
 
       // Deletes: gone from search (the order and its item).
@@ -239,8 +149,8 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
   }, 300_000);
 
   it('a replay of every topic from offset 0 gives identical search results (same indexes, and a rebuild into fresh ones)', async () => {
-    const customerId = await insertCustomer(`${run}-replay`);
-    for (let i = 0; i < 5; i++) await insertOrder(customerId, `${run}-R-${i}`, `${100 + i}.25`);
+    const customerId = await shop.insertCustomer(`${run}-replay`);
+    for (let i = 0; i < 5; i++) await shop.insertOrder(customerId, `${run}-R-${i}`, `${100 + i}.25`);
     await db.query(`UPDATE orders SET status = 'paid' WHERE order_number = $1`, [`${run}-R-2`]);
     await db.query(`DELETE FROM orders WHERE order_number = $1`, [`${run}-R-4`]);
 
@@ -291,9 +201,9 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
     const { sink } = pipeline;
     let esStopped = false;
     try {
-      const customerId = await insertCustomer(`${run}-outage`);
+      const customerId = await shop.insertCustomer(`${run}-outage`);
       const productId = await insertProduct(`${run}-SKU-OUT`, 'Outage Kettle', '30.00');
-      const firstOrder = await insertOrder(customerId, `${run}-O-0`);
+      const firstOrder = await shop.insertOrder(customerId, `${run}-O-0`);
       await expect.poll(async () => idsOf(await search(sink, 'orders', { term: { customer_id: customerId } })), { timeout: 60_000 }).toEqual([firstOrder]);
 
       esStopped = true; // from here on, `finally` starts it again whatever happens
@@ -309,7 +219,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
       const during: number[] = [];
       let stock = 60;
       for (let i = 1; Date.now() < outageEnds; i++) {
-        during.push(await insertOrder(customerId, `${run}-O-${i}`, `${i}.99`));
+        during.push(await shop.insertOrder(customerId, `${run}-O-${i}`, `${i}.99`));
         if (i % 2 === 0) await db.query(`UPDATE orders SET status = 'paid' WHERE id = $1`, [during.at(-2)]);
         stock = Math.max(0, stock - 2);
         await db.query('UPDATE products SET stock_quantity = $2, price = $3 WHERE id = $1', [productId, stock, `${30 + i}.01`]);
@@ -339,7 +249,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
         .toMatchObject({ price: product!.price, stock_quantity: product!.stock_quantity });
       expect(await sink.isReady()).toBe(true);
       // Nothing was dead-lettered: every change waited for Elasticsearch instead.
-      const dlq = await withAdmin((admin) => admin.fetchTopicOffsets(deadLetterTopic));
+      const dlq = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(deadLetterTopic));
       expect(dlq.every((partition) => partition.high === '0')).toBe(true);
     } finally {
       if (esStopped) startEngine('elasticsearch');

@@ -13,14 +13,12 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../consumers/core/logger.js';
-import { Runner } from '../../consumers/core/runner.js';
 import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
 import { RedisSink } from '../../consumers/redis/redis-sink.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
-
-const TABLES = ['customers', 'products', 'orders', 'order_items'];
-const TOPICS = TABLES.map((table) => `ecommerce.public.${table}`);
-const CONNECTOR = 'ecommerce-postgres-connector';
+import { withAdmin } from '../helpers/kafka-admin.js';
+import { startPipeline as startRunner, waitForConnector, waitUntilCaughtUp, type Pipeline } from '../helpers/pipeline.js';
+import { ShopRows } from '../helpers/shop-rows.js';
 
 describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis consumer end to end', () => {
   const logger = createLogger({ consumer: 'redis-e2e', level: 'error', pretty: false });
@@ -29,18 +27,11 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
   const groups: string[] = [];
   const deadLetterTopic = `${run}.dlq`;
   let db: pg.Client;
+  let shop: ShopRows;
   let kafka: Kafka;
   let redis: Redis;
-  const created = { customers: [] as number[], products: [] as number[], orders: [] as number[] };
 
-  interface Pipeline {
-    sink: RedisSink;
-    runner: Runner;
-    groupId: string;
-    stop(): Promise<void>;
-  }
-
-  async function startPipeline(options: { prefix: string; redisUrl?: string }): Promise<Pipeline> {
+  async function startPipeline(options: { prefix: string; redisUrl?: string }): Promise<Pipeline<RedisSink>> {
     const url = options.redisUrl ?? engines().redis;
     if (!prefixes.some((p) => p.url === url && p.prefix === options.prefix)) prefixes.push({ url, prefix: options.prefix });
     const groupId = `${run}-group-${groups.length}`;
@@ -54,83 +45,17 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
       commandTimeoutMs: 3_000,
       logger,
     });
-    await sink.start();
-    const runner = new Runner({
-      consumerName: 'redis',
-      brokers: engines().kafka.split(','),
-      groupId,
-      topics: TOPICS,
-      fromBeginning: true,
-      deadLetterTopic,
-      sink,
-      logger,
-      partitionsConsumedConcurrently: 3,
-      retry: { initialMs: 100, maxMs: 2_000 },
-    });
-    await runner.start();
-    let stopped = false;
-    return {
-      sink,
-      runner,
-      groupId,
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        await runner.stop();
-        await sink.close();
-      },
-    };
-  }
-
-  /** High watermark of every partition of the captured topics, "topic:partition" -> offset. */
-  async function highWatermarks(): Promise<Map<string, string>> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const marks = new Map<string, string>();
-      for (const topic of TOPICS) {
-        for (const p of await admin.fetchTopicOffsets(topic)) marks.set(`${topic}:${p.partition}`, p.high);
-      }
-      return marks;
-    } finally {
-      await admin.disconnect();
-    }
+    return startRunner({ consumerName: 'redis', sink, groupId, deadLetterTopic, logger });
   }
 
   /** Resolves once the group has committed everything up to the current end of every topic. */
   async function caughtUp(groupId: string, timeoutMs = 120_000): Promise<Map<string, string>> {
-    const deadline = Date.now() + timeoutMs;
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      for (;;) {
-        const marks = await highWatermarks();
-        const committed = new Map<string, string>();
-        for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics: TOPICS })) {
-          for (const p of partitions) committed.set(`${topic}:${p.partition}`, p.offset);
-        }
-        const behind = [...marks].filter(([at, high]) => high !== '0' && committed.get(at) !== high);
-        if (behind.length === 0) return marks;
-        if (Date.now() > deadline) throw new Error(`group ${groupId} still behind on ${behind.map(([at]) => at).join(', ')}`);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    } finally {
-      await admin.disconnect();
-    }
+    return waitUntilCaughtUp(kafka, groupId, timeoutMs);
   }
 
   async function getJson(client: Redis, key: string): Promise<Record<string, unknown> | null> {
     const text = await client.get(key);
     return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
-  }
-
-  async function insertCustomer(tag: string): Promise<number> {
-    const { rows } = await db.query<{ id: number }>(
-      `INSERT INTO customers (email, first_name, last_name, phone) VALUES ($1, 'Redis', 'Tester', '+15550100') RETURNING id`,
-      [`${tag}@example.com`],
-    );
-    created.customers.push(rows[0]!.id);
-    return rows[0]!.id;
   }
 
   async function insertProduct(tag: string, stock: number, threshold: number, description = 'A product for the Redis end-to-end test'): Promise<number> {
@@ -139,18 +64,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
        VALUES ($1, $2, $3, 'test', 19.99, $4, $5) RETURNING id`,
       [tag, `Product ${tag}`, description, stock, threshold],
     );
-    created.products.push(rows[0]!.id);
-    return rows[0]!.id;
-  }
-
-  async function insertOrder(customerId: number, orderNumber: string, total = '25000.00'): Promise<number> {
-    // The seed's own statement shape.
-    const { rows } = await db.query<{ id: number }>(
-      `INSERT INTO orders (customer_id, order_number, total_amount, status, payment_method)
-       VALUES ($1, $2, $3, 'pending', 'credit_card') RETURNING id`,
-      [customerId, orderNumber, total],
-    );
-    created.orders.push(rows[0]!.id);
+    shop.created.products.push(rows[0]!.id);
     return rows[0]!.id;
   }
 
@@ -161,36 +75,21 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
   beforeAll(async () => {
     db = new pg.Client({ connectionString: engines().postgres });
     await db.connect();
+    shop = new ShopRows(db, 'Redis');
     kafka = new Kafka({ clientId: run, brokers: engines().kafka.split(','), logLevel: logLevel.NOTHING });
     redis = new Redis(engines().redis);
     // The topics exist once the connector has snapshotted; without it nothing can flow.
-    const deadline = Date.now() + 60_000;
-    let state = 'unknown';
-    while (state !== 'RUNNING') {
-      if (Date.now() > deadline) throw new Error(`connector ${CONNECTOR} is ${state}, not RUNNING`);
-      const response = await fetch(`${engines().connect}/connectors/${CONNECTOR}/status`);
-      state = response.ok ? ((await response.json()) as { connector: { state: string } }).connector.state : `HTTP ${response.status}`;
-      if (state !== 'RUNNING') await new Promise((resolve) => setTimeout(resolve, 1_000));
-    }
+    await waitForConnector();
   });
 
   afterAll(async () => {
     // Rows first (their deletes flow through CDC like any other change), then what we created.
-    if (created.orders.length > 0) {
-      await db.query('DELETE FROM order_items WHERE order_id = ANY($1)', [created.orders]);
-      await db.query('DELETE FROM orders WHERE id = ANY($1)', [created.orders]);
-    }
-    if (created.products.length > 0) await db.query('DELETE FROM products WHERE id = ANY($1)', [created.products]);
-    if (created.customers.length > 0) await db.query('DELETE FROM customers WHERE id = ANY($1)', [created.customers]);
+    await shop.deleteCreated();
     await db.end();
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
+    await withAdmin(kafka, async (admin) => {
       await admin.deleteGroups(groups).catch(() => undefined);
       await admin.deleteTopics({ topics: [deadLetterTopic] }).catch(() => undefined);
-    } finally {
-      await admin.disconnect();
-    }
+    });
     for (const { prefix } of prefixes.filter((p) => p.url === engines().redis)) await deletePrefix(redis, prefix);
     await redis.quit();
   });
@@ -200,9 +99,9 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
     const pipeline = await startPipeline({ prefix });
     try {
       const k = pipeline.sink.keys;
-      const customerId = await insertCustomer(`${run}-flow`);
+      const customerId = await shop.insertCustomer(`${run}-flow`);
       const productId = await insertProduct(`${run}-P1`, 20, 5);
-      const orderId = await insertOrder(customerId, `${run}-ORD-1`);
+      const orderId = await shop.insertOrder(customerId, `${run}-ORD-1`);
       const { rows: [item] } = await db.query<{ id: number }>(
         'INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES ($1, $2, 2, 19.99) RETURNING id',
         [orderId, productId],
@@ -248,7 +147,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
       await expect.poll(() => redis.sismember(k.lowStockProducts, String(lonely)), { timeout: 30_000 }).toBe(1);
       const newId = (await db.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('products', 'id'))::int AS id`)).rows[0]!.id;
       await db.query('UPDATE products SET id = $2 WHERE id = $1', [lonely, newId]);
-      created.products.push(newId);
+      shop.created.products.push(newId);
       await expect.poll(() => getJson(redis, k.row('products', { id: newId })), { timeout: 30_000 }).toMatchObject({ id: newId, sku: `${run}-P2` });
       expect(await redis.exists(k.row('products', { id: lonely }))).toBe(0);
       expect(await redis.sismember(k.lowStockProducts, String(lonely))).toBe(0);
@@ -270,8 +169,8 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
 
   it('a replay of every topic from offset 0 into the same prefix leaves the cache identical', async () => {
     const prefix = `${run}-replay:`;
-    const customerId = await insertCustomer(`${run}-replay`);
-    for (let i = 0; i < 5; i++) await insertOrder(customerId, `${run}-R-${i}`, `${100 + i}.25`);
+    const customerId = await shop.insertCustomer(`${run}-replay`);
+    for (let i = 0; i < 5; i++) await shop.insertOrder(customerId, `${run}-R-${i}`, `${100 + i}.25`);
     await db.query(`UPDATE orders SET status = 'paid' WHERE order_number = $1`, [`${run}-R-2`]);
     await db.query(`DELETE FROM orders WHERE order_number = $1`, [`${run}-R-4`]);
 
@@ -297,7 +196,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
       expect(recent.length).toBeGreaterThan(0);
       expectNoDuplicates(recent);
       expect(await redis.zcard(`${prefix}customer:${customerId}:orders`)).toBe(4);
-      expect((await getJson(redis, `${prefix}order:${created.orders.at(-3)}`))?.status).toBe('paid');
+      expect((await getJson(redis, `${prefix}order:${shop.created.orders.at(-3)}`))?.status).toBe('paid');
       break;
     }
   });
@@ -350,9 +249,9 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
       direct.on('error', () => {});
       try {
         const k = pipeline.sink.keys;
-        const customerId = await insertCustomer(`${run}-outage`);
+        const customerId = await shop.insertCustomer(`${run}-outage`);
         const productId = await insertProduct(`${run}-P-outage`, 60, 10);
-        const firstOrder = await insertOrder(customerId, `${run}-O-0`);
+        const firstOrder = await shop.insertOrder(customerId, `${run}-O-0`);
         await expect.poll(() => getJson(direct, k.row('orders', { id: firstOrder })), { timeout: 60_000 }).not.toBeNull();
         // Written before the kill and never sent again: it survives only if Redis persisted it.
         const customerBefore = await direct.get(k.row('customers', { id: customerId }));
@@ -363,7 +262,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
         const during: number[] = [];
         let stock = 60;
         for (let i = 1; Date.now() < outageEnds; i++) {
-          during.push(await insertOrder(customerId, `${run}-O-${i}`, `${i}.99`));
+          during.push(await shop.insertOrder(customerId, `${run}-O-${i}`, `${i}.99`));
           if (i % 2 === 0) await db.query(`UPDATE orders SET status = 'paid' WHERE id = $1`, [during.at(-2)]);
           stock = Math.max(0, stock - 2);
           await db.query('UPDATE products SET stock_quantity = $2 WHERE id = $1', [productId, stock]);

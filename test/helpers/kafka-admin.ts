@@ -1,0 +1,15 @@
+/**
+ * A short-lived kafkajs admin client: connected for `work`, disconnected afterwards whatever
+ * `work` does. No vitest import, so the benches (scripts/bench/) can use it too.
+ */
+import type { Admin, Kafka } from 'kafkajs';
+
+export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
