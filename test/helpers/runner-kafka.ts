@@ -1,8 +1,11 @@
 /**
  * Real-Kafka plumbing for the runner's integration tests: topics, producing, offsets, reading a
- * dead-letter topic back, waiting, and removing everything a test created.
+ * dead-letter topic back, a Runner on a test's topic, waiting, and removing everything a test
+ * created.
  */
 import { Kafka, logLevel, Partitioners, type Admin, type KafkaMessage, type Producer } from 'kafkajs';
+import { Runner, type RunnerOptions } from '../../consumers/core/runner.js';
+import { uniqueName } from './engines.js';
 
 export interface Produced {
   key: Buffer;
@@ -10,14 +13,23 @@ export interface Produced {
   headers?: Record<string, string>;
 }
 
+/** A test's own topic, consumer group and dead-letter topic. */
+export interface TopicScenario {
+  topic: string;
+  groupId: string;
+  deadLetterTopic: string;
+}
+
 export class TestKafka {
   readonly kafka: Kafka;
+  private readonly brokers: string[];
   readonly admin: Admin;
   private producer: Producer | null = null;
   private readonly topics = new Set<string>();
   private readonly groups = new Set<string>();
 
   constructor(brokers: string) {
+    this.brokers = brokers.split(',');
     this.kafka = new Kafka({ clientId: 'runner-tests', brokers: brokers.split(','), logLevel: logLevel.ERROR });
     this.admin = this.kafka.admin();
   }
@@ -37,6 +49,36 @@ export class TestKafka {
   /** Remembers a topic or group created by the code under test, for cleanup. */
   track(kind: 'topic' | 'group', name: string): void {
     (kind === 'topic' ? this.topics : this.groups).add(name);
+  }
+
+  /**
+   * Creates a fresh topic named after `name` (`partitions` partitions) and names its consumer
+   * group and dead-letter topic; cleanup removes all three.
+   */
+  async scenario(name: string, partitions = 3): Promise<TopicScenario> {
+    const topic = uniqueName(name);
+    const scenario = { topic, groupId: uniqueName(`${name}-group`), deadLetterTopic: `${topic}.dlq` };
+    await this.createTopic(topic, partitions);
+    this.track('topic', scenario.deadLetterTopic);
+    this.track('group', scenario.groupId);
+    return scenario;
+  }
+
+  /**
+   * A Runner (not started) named 'runner-test' on the scenario's topic, group and dead-letter
+   * topic, from the beginning, 3 partitions at a time; `options` adds to or overrides that.
+   */
+  runner(scenario: TopicScenario, options: Pick<RunnerOptions, 'sink' | 'logger'> & Partial<RunnerOptions>): Runner {
+    return new Runner({
+      consumerName: 'runner-test',
+      brokers: this.brokers,
+      groupId: scenario.groupId,
+      topics: [scenario.topic],
+      fromBeginning: true,
+      deadLetterTopic: scenario.deadLetterTopic,
+      partitionsConsumedConcurrently: 3,
+      ...options,
+    });
   }
 
   /**

@@ -83,6 +83,29 @@ export function vary(template: MessageTemplate, variation: Variation): { key: Bu
   return { key: Buffer.from(stringify(key) ?? 'null'), value: Buffer.from(stringify(value) ?? 'null') };
 }
 
+/**
+ * `updatesPerKey` rounds over the keys 1..`keys`, one event per key per round, LSNs increasing
+ * by `lsnStep` from `lsnAfter` (exclusive) in production order: per key, Kafka order = LSN order.
+ * Returns the messages in production order and, per key JSON ('{"id":7}'), its LSNs in order.
+ */
+export function interleavedUpdates(
+  template: MessageTemplate,
+  options: { keys: number; updatesPerKey: number; lsnAfter: bigint; lsnStep?: bigint },
+): { messages: { key: Buffer; value: Buffer }[]; expected: Map<string, string[]> } {
+  const messages: { key: Buffer; value: Buffer }[] = [];
+  const expected = new Map<string, string[]>();
+  let lsn = options.lsnAfter;
+  for (let update = 0; update < options.updatesPerKey; update++) {
+    for (let id = 1; id <= options.keys; id++) {
+      lsn += options.lsnStep ?? 8n;
+      messages.push(vary(template, { id, lsn }));
+      const key = JSON.stringify({ id });
+      expected.set(key, [...(expected.get(key) ?? []), lsn.toString()]);
+    }
+  }
+  return { messages, expected };
+}
+
 /** The key bytes alone (for a poison value on a real key, so it lands in that key's partition). */
 export function keyFor(template: MessageTemplate, id: number): Buffer {
   return vary(template, { id, lsn: 1 }).key;

@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Metrics } from '../../consumers/core/metrics.js';
-import { Runner } from '../../consumers/core/runner.js';
-import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
+import type { Runner } from '../../consumers/core/runner.js';
+import { engines, requireEngines } from '../helpers/engines.js';
 import { keyFor, loadTemplate, POISON_VALUE, vary, type MessageTemplate } from '../helpers/runner-messages.js';
-import { TestKafka, waitFor, type Produced } from '../helpers/runner-kafka.js';
+import { TestKafka, waitFor, type Produced, type TopicScenario } from '../helpers/runner-kafka.js';
 import { RejectingSink } from '../helpers/test-sinks.js';
 
 const logger = createLogger({ consumer: 'runner-test', level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'warn' });
@@ -28,29 +28,13 @@ describe.runIf(requireEngines('kafka'))('runner dead-lettering (real Kafka)', ()
     await kafka?.cleanup();
   });
 
-  function runnerFor(topic: string, groupId: string, deadLetterTopic: string, sink: RejectingSink, metrics: Metrics): Runner {
-    kafka.track('topic', deadLetterTopic);
-    kafka.track('group', groupId);
-    return new Runner({
-      consumerName: 'runner-test',
-      brokers: engines().kafka.split(','),
-      groupId,
-      topics: [topic],
-      fromBeginning: true,
-      deadLetterTopic,
-      sink,
-      logger,
-      metrics,
-      partitionsConsumedConcurrently: 3,
-      retry: { initialMs: 50, maxMs: 500 },
-    });
+  function runnerFor(scenario: TopicScenario, sink: RejectingSink, metrics: Metrics): Runner {
+    return kafka.runner(scenario, { sink, logger, metrics, retry: { initialMs: 50, maxMs: 500 } });
   }
 
   it('dead-letters a poison message and a refused event with headers, and keeps processing after them', async () => {
-    const topic = uniqueName('runner-dlq');
-    const deadLetterTopic = `${topic}.dlq`;
-    const groupId = uniqueName('runner-dlq-group');
-    await kafka.createTopic(topic);
+    const s = await kafka.scenario('runner-dlq');
+    const { topic, deadLetterTopic, groupId } = s;
 
     const good = (id: number, lsn: number): Produced => vary(template, { id, lsn });
     const messages: Produced[] = [
@@ -68,7 +52,7 @@ describe.runIf(requireEngines('kafka'))('runner dead-lettering (real Kafka)', ()
 
     const sink = new RejectingSink((event) => event.op !== 'tombstone' && event.source.lsn === '201');
     const metrics = new Metrics('runner-test', { defaultMetrics: false });
-    const runner = runnerFor(topic, groupId, deadLetterTopic, sink, metrics);
+    const runner = runnerFor(s, sink, metrics);
     await runner.start();
     try {
       await waitFor(() => kafka.fullyCommitted(groupId, topic), 60_000, 'every partition committed to its end');
@@ -113,14 +97,12 @@ describe.runIf(requireEngines('kafka'))('runner dead-lettering (real Kafka)', ()
   });
 
   it('never commits past a message it could not dead-letter: it retries until the topic is back', async () => {
-    const topic = uniqueName('runner-dlq-outage');
-    const deadLetterTopic = `${topic}.dlq`;
-    const groupId = uniqueName('runner-dlq-outage-group');
-    await kafka.createTopic(topic, 1);
+    const s = await kafka.scenario('runner-dlq-outage', 1);
+    const { topic, deadLetterTopic, groupId } = s;
 
     const sink = new RejectingSink(() => false);
     const metrics = new Metrics('runner-test', { defaultMetrics: false });
-    const runner = runnerFor(topic, groupId, deadLetterTopic, sink, metrics);
+    const runner = runnerFor(s, sink, metrics);
     await runner.start(); // creates the dead-letter topic...
     await kafka.admin.deleteTopics({ topics: [deadLetterTopic] }); // ...which an operator then deletes
     await waitFor(async () => !(await kafka.admin.listTopics()).includes(deadLetterTopic), 30_000, 'the dead-letter topic to be gone');

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
-import { loadTemplate, vary, type MessageTemplate } from '../helpers/runner-messages.js';
-import { TestKafka, waitFor, type Produced } from '../helpers/runner-kafka.js';
+import { interleavedUpdates, loadTemplate, vary, type MessageTemplate } from '../helpers/runner-messages.js';
+import { TestKafka, waitFor } from '../helpers/runner-kafka.js';
 import type { HeldEvent } from '../helpers/test-sinks.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -56,18 +56,8 @@ describe.runIf(requireEngines('kafka'))('runner in a real process (real Kafka)',
     await kafka.createTopic(topic);
     kafka.track('topic', `${prefix}.dlq.runner-test`);
     kafka.track('group', groupId);
-    const produced: Produced[] = [];
-    const expected = new Map<string, string[]>();
-    let lsn = 90_000_000n;
-    for (let update = 0; update < updates; update++) {
-      for (let id = 1; id <= keys; id++) {
-        lsn += 16n;
-        produced.push(vary(template, { id, lsn }));
-        const key = JSON.stringify({ id });
-        expected.set(key, [...(expected.get(key) ?? []), lsn.toString()]);
-      }
-    }
-    await kafka.produce(topic, produced);
+    const { messages, expected } = interleavedUpdates(template, { keys, updatesPerKey: updates, lsnAfter: 90_000_000n, lsnStep: 16n });
+    await kafka.produce(topic, messages);
     return { prefix, topic, groupId, out: join(dir, `${prefix}.jsonl`), expected };
   }
 

@@ -7,10 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../consumers/core/logger.js';
-import { Runner } from '../../consumers/core/runner.js';
-import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
-import { loadTemplate, vary } from '../helpers/runner-messages.js';
-import { TestKafka, waitFor, type Produced } from '../helpers/runner-kafka.js';
+import { engines, requireEngines } from '../helpers/engines.js';
+import { interleavedUpdates, loadTemplate } from '../helpers/runner-messages.js';
+import { TestKafka, waitFor } from '../helpers/runner-kafka.js';
 import { RecordingSink, type HeldEvent } from '../helpers/test-sinks.js';
 
 const logger = createLogger({ consumer: 'runner-test', level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'warn' });
@@ -27,44 +26,16 @@ describe.runIf(requireEngines('kafka'))('runner rebalance (real Kafka)', () => {
   });
 
   it('a member joining mid-stream takes partitions over without loss or reordering', async () => {
-    const template = loadTemplate();
-    const topic = uniqueName('runner-rebalance');
-    const groupId = uniqueName('runner-rebalance-group');
-    const deadLetterTopic = `${topic}.dlq`;
-    await kafka.createTopic(topic);
-    kafka.track('topic', deadLetterTopic);
-    kafka.track('group', groupId);
+    const s = await kafka.scenario('runner-rebalance');
+    const { topic, groupId } = s;
 
-    const produced: Produced[] = [];
-    const expected = new Map<string, string[]>();
-    let lsn = 7_000_000n;
-    for (let update = 0; update < 200; update++) {
-      for (let id = 1; id <= 12; id++) {
-        lsn += 8n;
-        produced.push(vary(template, { id, lsn }));
-        const key = JSON.stringify({ id });
-        expected.set(key, [...(expected.get(key) ?? []), lsn.toString()]);
-      }
-    }
+    const { messages: produced, expected } = interleavedUpdates(loadTemplate(), { keys: 12, updatesPerKey: 200, lsnAfter: 7_000_000n });
     await kafka.produce(topic, produced);
 
     const log: HeldEvent[] = []; // both sinks append here: the global order of holding
     const first = new RecordingSink({ delayMs: 100, events: log });
     const second = new RecordingSink({ delayMs: 100, events: log });
-    const runner = (sink: RecordingSink) =>
-      new Runner({
-        consumerName: 'runner-test',
-        brokers: engines().kafka.split(','),
-        groupId,
-        topics: [topic],
-        fromBeginning: true,
-        deadLetterTopic,
-        sink,
-        logger,
-        partitionsConsumedConcurrently: 3,
-        maxEventsPerWrite: 10,
-        retry: { initialMs: 20, maxMs: 200 },
-      });
+    const runner = (sink: RecordingSink) => kafka.runner(s, { sink, logger, maxEventsPerWrite: 10, retry: { initialMs: 20, maxMs: 200 } });
     const a = runner(first);
     const b = runner(second);
     await a.start();

@@ -6,10 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Metrics } from '../../consumers/core/metrics.js';
-import { Runner } from '../../consumers/core/runner.js';
-import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
-import { loadTemplate, vary } from '../helpers/runner-messages.js';
-import { TestKafka, waitFor, type Produced } from '../helpers/runner-kafka.js';
+import { engines, requireEngines } from '../helpers/engines.js';
+import { interleavedUpdates, loadTemplate } from '../helpers/runner-messages.js';
+import { TestKafka, waitFor } from '../helpers/runner-kafka.js';
 import { FlakySink } from '../helpers/test-sinks.js';
 
 const logger = createLogger({ consumer: 'runner-test', level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'error' });
@@ -30,44 +29,16 @@ describe.runIf(requireEngines('kafka'))('runner retries (real Kafka)', () => {
   });
 
   it(`a sink failing transiently ${FAILURES} times loses nothing and reorders nothing`, async () => {
-    const template = loadTemplate();
-    const topic = uniqueName('runner-retry');
-    const groupId = uniqueName('runner-retry-group');
-    const deadLetterTopic = `${topic}.dlq`;
-    await kafka.createTopic(topic);
-    kafka.track('topic', deadLetterTopic);
-    kafka.track('group', groupId);
+    const s = await kafka.scenario('runner-retry');
+    const { topic, groupId } = s;
 
     // Interleaved keys, LSNs increasing in production order: per key, Kafka order = LSN order.
-    const produced: Produced[] = [];
-    const expected = new Map<string, string[]>();
-    let lsn = 5_000_000n;
-    for (let update = 0; update < UPDATES_PER_KEY; update++) {
-      for (let id = 1; id <= KEYS; id++) {
-        lsn += 8n;
-        produced.push(vary(template, { id, lsn }));
-        const key = JSON.stringify({ id });
-        expected.set(key, [...(expected.get(key) ?? []), lsn.toString()]);
-      }
-    }
+    const { messages: produced, expected } = interleavedUpdates(loadTemplate(), { keys: KEYS, updatesPerKey: UPDATES_PER_KEY, lsnAfter: 5_000_000n });
     await kafka.produce(topic, produced);
 
     const sink = new FlakySink(FAILURES);
     const metrics = new Metrics('runner-test', { defaultMetrics: false });
-    const runner = new Runner({
-      consumerName: 'runner-test',
-      brokers: engines().kafka.split(','),
-      groupId,
-      topics: [topic],
-      fromBeginning: true,
-      deadLetterTopic,
-      sink,
-      logger,
-      metrics,
-      partitionsConsumedConcurrently: 3,
-      maxEventsPerWrite: 20,
-      retry: { initialMs: 20, maxMs: 200 },
-    });
+    const runner = kafka.runner(s, { sink, logger, metrics, maxEventsPerWrite: 20, retry: { initialMs: 20, maxMs: 200 } });
     await runner.start();
     try {
       await waitFor(() => kafka.fullyCommitted(groupId, topic), 90_000, () => `every partition committed (sink holds ${sink.events.length}/${produced.length})`);
