@@ -28,18 +28,19 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type { ChangeEvent } from '../../consumers/core/change-event.js';
-import { decodeMessage } from '../../consumers/core/debezium/decode.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Runner } from '../../consumers/core/runner.js';
-import type { Sink, WriteResult } from '../../consumers/core/sink.js';
 import { externalIndexOperation, splitIntoBulks, type BulkOperation } from '../../consumers/elasticsearch/bulk-body.js';
 import { loadElasticsearchConfig, type ElasticsearchConfig } from '../../consumers/elasticsearch/elasticsearch-config.js';
 import { ElasticsearchSink, sendBulk } from '../../consumers/elasticsearch/elasticsearch-sink.js';
 import { deleteIndexes, refresh } from '../../consumers/elasticsearch/index-admin.js';
 import { planWrites } from '../../consumers/elasticsearch/write-plan.js';
+import { withAdmin } from '../../test/helpers/kafka-admin.js';
+import { decodeTopics } from './decode-topics.js';
+import { noopSink, TimingSink } from './timing-sink.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -120,18 +121,8 @@ function messageFactory(table: Table): (i: number) => RawMessage {
   };
 }
 
-async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return await work(admin);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 async function prefill(): Promise<void> {
-  await withAdmin((admin) => admin.createTopics({ topics: TABLES.map((table) => ({ topic: topicOf(table), numPartitions: PARTITIONS })), waitForLeaders: true }));
+  await withAdmin(kafka, (admin) => admin.createTopics({ topics: TABLES.map((table) => ({ topic: topicOf(table), numPartitions: PARTITIONS })), waitForLeaders: true }));
   const makers = { products: messageFactory('products'), orders: messageFactory('orders') };
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
@@ -143,67 +134,6 @@ async function prefill(): Promise<void> {
     }
   } finally {
     await producer.disconnect();
-  }
-}
-
-/** The same events the consumer decodes, with the partitions Kafka gave them. */
-async function decodedFromTopics(): Promise<ChangeEvent[]> {
-  const events: ChangeEvent[] = [];
-  const consumer = kafka.consumer({ groupId: `${RUN}-decode`, maxBytesPerPartition: 10 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: TABLES.map(topicOf), fromBeginning: true });
-  await new Promise<void>((resolvePromise) => {
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) {
-          events.push(decodeMessage({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }));
-        }
-        if (events.length >= EVENTS) resolvePromise();
-      },
-    });
-  });
-  await consumer.disconnect();
-  return events;
-}
-
-/** Writes nothing: every event is ok at once. */
-class NoopSink implements Sink {
-  readonly name = 'noop';
-  async start() {}
-  async isReady() { return true; }
-  async close() {}
-  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
-    return events.map(() => ({ status: 'ok' }) as const);
-  }
-}
-
-/** Passes writes through and notes when the first started and when every event was settled. */
-class TimingSink implements Sink {
-  readonly name: string;
-  firstWriteAt = 0;
-  okCount = 0;
-  settledCount = 0;
-  writes = 0;
-  /** Sum of time spent inside sink.write, ms (writes of different partitions may overlap). */
-  writeMs = 0;
-  private finish!: (at: number) => void;
-  readonly done = new Promise<number>((resolvePromise) => (this.finish = resolvePromise));
-  constructor(readonly inner: Sink, private readonly target: number) {
-    this.name = inner.name;
-  }
-  start() { return this.inner.start(); }
-  isReady() { return this.inner.isReady(); }
-  close() { return this.inner.close(); }
-  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
-    if (this.firstWriteAt === 0) this.firstWriteAt = performance.now();
-    this.writes++;
-    const started = performance.now();
-    const results = await this.inner.write(events);
-    this.writeMs += performance.now() - started;
-    this.okCount += results.filter((result) => result.status === 'ok').length;
-    this.settledCount += results.filter((result) => result.status !== 'retry').length;
-    if (this.settledCount >= this.target) this.finish(performance.now());
-    return results;
   }
 }
 
@@ -228,7 +158,7 @@ async function verifyAndDrop(sink: ElasticsearchSink, label: string): Promise<vo
 }
 
 async function consumerRound(round: number, noop = false): Promise<{ rate: number; joinMs: number; writes: number; busy: number; cpu: string }> {
-  const sink = new TimingSink(noop ? new NoopSink() : newSink(`${RUN}-c${round}-`), EVENTS);
+  const sink = new TimingSink(noop ? noopSink : newSink(`${RUN}-c${round}-`), EVENTS);
   await sink.start();
   const runner = new Runner({
     consumerName: 'elasticsearch-bench',
@@ -324,7 +254,7 @@ async function main(): Promise<void> {
     const prefillStart = performance.now();
     await prefill();
     log(`pre-filled ${TABLES.map(topicOf).join(', ')} in ${((performance.now() - prefillStart) / 1000).toFixed(1)} s`);
-    const events = await decodedFromTopics();
+    const events = await decodeTopics(kafka, { groupId: `${RUN}-decode`, topics: TABLES.map(topicOf), count: EVENTS });
     log(`decoded ${events.length} events for the raw runs`);
     for (let round = 1; round <= ROUNDS; round++) {
       const consumer = await consumerRound(round);
@@ -340,7 +270,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await withAdmin(async (admin) => {
+    await withAdmin(kafka, async (admin) => {
       const rounds = Array.from({ length: ROUNDS }, (_, i) => `${RUN}-group-${i + 1}`);
       await admin.deleteGroups([...rounds, ...rounds.map((group) => `${group}-noop`), `${RUN}-decode`]).catch(() => undefined);
       await admin.deleteTopics({ topics: [...TABLES.map(topicOf), `${RUN}.dlq`] }).catch(() => undefined);

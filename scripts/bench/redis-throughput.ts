@@ -21,15 +21,16 @@
  * Needs Kafka (KAFKA_BROKERS) and Redis (REDIS_URL).
  */
 import { Redis } from 'ioredis';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import type { ChangeEvent } from '../../consumers/core/change-event.js';
-import { decodeMessage } from '../../consumers/core/debezium/decode.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Runner } from '../../consumers/core/runner.js';
-import type { Sink, WriteResult } from '../../consumers/core/sink.js';
 import { deletePrefix } from '../../consumers/redis/cache-dump.js';
 import { RedisSink } from '../../consumers/redis/redis-sink.js';
+import { withAdmin } from '../../test/helpers/kafka-admin.js';
+import { decodeTopics } from './decode-topics.js';
 import { prefillTopic } from './prefill-topic.js';
+import { noopSink, TimingSink } from './timing-sink.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -44,52 +45,9 @@ const logger = createLogger({ consumer: 'redis-bench', level: 'warn', pretty: fa
 const kafka = new Kafka({ clientId: RUN, brokers: BROKERS, logLevel: logLevel.NOTHING });
 const log = (message: string) => console.log(`[bench] ${message}`);
 
-async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return await work(admin);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Passes writes through and notes when the first started and when `target` events were settled. */
-class TimingSink implements Sink {
-  readonly name: string;
-  firstWriteAt = 0;
-  okCount = 0;
-  settledCount = 0;
-  private finish!: (at: number) => void;
-  readonly done = new Promise<number>((resolvePromise) => (this.finish = resolvePromise));
-  constructor(private readonly inner: Sink, private readonly target: number) {
-    this.name = inner.name;
-  }
-  start() { return this.inner.start(); }
-  isReady() { return this.inner.isReady(); }
-  close() { return this.inner.close(); }
-  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
-    if (this.firstWriteAt === 0) this.firstWriteAt = performance.now();
-    const results = await this.inner.write(events);
-    this.okCount += results.filter((result) => result.status === 'ok').length;
-    this.settledCount += results.filter((result) => result.status !== 'retry').length;
-    if (this.settledCount >= this.target) this.finish(performance.now());
-    return results;
-  }
-}
-
 function newSink(prefix: string): RedisSink {
   return new RedisSink({ url: REDIS_URL, keyPrefix: prefix, recentOrdersLength: 100, deleteMarkerTtlSeconds: 86_400, ttlSecondsByTable: {} });
 }
-
-/** Accepts everything and writes nothing: what the Runner and the decoder manage on their own. */
-const noopSink: Sink = {
-  name: 'noop',
-  start: async () => {},
-  isReady: async () => true,
-  close: async () => {},
-  write: async (events) => events.map(() => ({ status: 'ok' }) as const),
-};
 
 const groups: string[] = [];
 
@@ -157,26 +115,6 @@ async function rawRound(round: number, events: ChangeEvent[]): Promise<number> {
   return EVENTS / (elapsed / 1000);
 }
 
-/** The same events the consumer decodes, with the partitions Kafka gave them. */
-async function decodedFromTopic(): Promise<ChangeEvent[]> {
-  const events: ChangeEvent[] = [];
-  const consumer = kafka.consumer({ groupId: `${RUN}-decode`, maxBytesPerPartition: 10 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
-  await new Promise<void>((resolvePromise) => {
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) {
-          events.push(decodeMessage({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value }));
-        }
-        if (events.length >= EVENTS) resolvePromise();
-      },
-    });
-  });
-  await consumer.disconnect();
-  return events;
-}
-
 /** CPU seconds Redis has used so far (user + system), from INFO cpu. */
 async function redisCpuSeconds(): Promise<number> {
   const redis = new Redis(REDIS_URL);
@@ -211,7 +149,7 @@ async function main(): Promise<void> {
   try {
     const filled = await prefillTopic({ brokers: BROKERS, topic: TOPIC, events: EVENTS, partitions: PARTITIONS });
     log(`pre-filled ${TOPIC} with ${filled.events} order events (${(filled.bytes / filled.events / 1000).toFixed(1)} kB each) in ${filled.seconds.toFixed(1)} s`);
-    const events = await decodedFromTopic();
+    const events = await decodeTopics(kafka, { groupId: `${RUN}-decode`, topics: [TOPIC], count: EVENTS });
     log(`decoded ${events.length} events for the raw runs`);
 
     for (let round = 1; round <= ROUNDS; round++) {
@@ -227,7 +165,7 @@ async function main(): Promise<void> {
       log(`round ${round}: runner+decoder with a no-op sink ${format(noopRun.result.rate)} (${cpu(noopRun)})`);
     }
   } finally {
-    await withAdmin(async (admin) => {
+    await withAdmin(kafka, async (admin) => {
       await admin.deleteGroups([...groups, `${RUN}-decode`]).catch(() => undefined);
       await admin.deleteTopics({ topics: [TOPIC, `${RUN}.dlq`] }).catch(() => undefined);
     });
