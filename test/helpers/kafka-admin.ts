@@ -13,3 +13,11 @@ export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise
     await admin.disconnect();
   }
 }
+
+/** Deletes test groups and topics, ignoring any that are already gone (cleanup must not fail a run). */
+export async function deleteGroupsAndTopics(kafka: Kafka, what: { groups: string[]; topics: string[] }): Promise<void> {
+  await withAdmin(kafka, async (admin) => {
+    await admin.deleteGroups(what.groups).catch(() => undefined);
+    await admin.deleteTopics({ topics: what.topics }).catch(() => undefined);
+  });
+}

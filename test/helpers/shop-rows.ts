@@ -4,13 +4,20 @@
  * their deletes flow through CDC too. Tests that insert rows some other way push the ids onto
  * `created` themselves.
  */
-import type pg from 'pg';
+import pg from 'pg';
 
 export class ShopRows {
   readonly created = { customers: [] as number[], products: [] as number[], orders: [] as number[] };
 
   /** `firstName` marks whose customers these are when someone looks at the shared database. */
-  constructor(readonly db: pg.Client, private readonly firstName: string) {}
+  private constructor(readonly db: pg.Client, private readonly firstName: string) {}
+
+  /** Connects to the database at `connectionString`; `close()` ends the connection. */
+  static async connect(connectionString: string, firstName: string): Promise<ShopRows> {
+    const db = new pg.Client({ connectionString });
+    await db.connect();
+    return new ShopRows(db, firstName);
+  }
 
   async insertCustomer(tag: string): Promise<number> {
     const { rows } = await this.db.query<{ id: number }>(
@@ -44,5 +51,11 @@ export class ShopRows {
       await this.db.query('DELETE FROM products WHERE id = ANY($1)', [products]);
     }
     if (customers.length > 0) await this.db.query('DELETE FROM customers WHERE id = ANY($1)', [customers]);
+  }
+
+  /** Deletes what was created, then ends the connection. */
+  async close(): Promise<void> {
+    await this.deleteCreated();
+    await this.db.end();
   }
 }

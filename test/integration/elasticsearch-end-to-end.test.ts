@@ -8,7 +8,7 @@
  */
 import { Client } from '@elastic/elasticsearch';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row } from '../../consumers/core/change-event.js';
 import { createLogger } from '../../consumers/core/logger.js';
@@ -18,7 +18,7 @@ import { deleteIndexes, dumpAlias, refresh, searchRows } from '../../consumers/e
 import type { ResolvedIndex } from '../../consumers/elasticsearch/index-catalog.js';
 import { startEngine, stopEngine } from '../helpers/engine-control.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
-import { withAdmin } from '../helpers/kafka-admin.js';
+import { deleteGroupsAndTopics, withAdmin } from '../helpers/kafka-admin.js';
 import { startPipeline as startRunner, waitForConnector, waitUntilCaughtUp, type Pipeline } from '../helpers/pipeline.js';
 import { ShopRows } from '../helpers/shop-rows.js';
 
@@ -66,21 +66,16 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
   }
 
   beforeAll(async () => {
-    db = new pg.Client({ connectionString: engines().postgres });
-    await db.connect();
-    shop = new ShopRows(db, 'Search');
+    shop = await ShopRows.connect(engines().postgres, 'Search');
+    db = shop.db;
     kafka = new Kafka({ clientId: run, brokers: engines().kafka.split(','), logLevel: logLevel.NOTHING });
     es = new Client({ node: engines().elasticsearch });
     await waitForConnector();
   });
 
   afterAll(async () => {
-    await shop.deleteCreated();
-    await db.end();
-    await withAdmin(kafka, async (admin) => {
-      await admin.deleteGroups(groups).catch(() => undefined);
-      await admin.deleteTopics({ topics: [deadLetterTopic] }).catch(() => undefined);
-    });
+    await shop.close();
+    await deleteGroupsAndTopics(kafka, { groups, topics: [deadLetterTopic] });
     for (const indexes of namespaces.values()) await deleteIndexes(es, indexes);
     await es.close();
   });

@@ -4,20 +4,21 @@
  * through real SQL and waits for Redis to follow. Then: a replay of every topic from offset 0
  * leaves the cache identical, and a Redis outage of 30 s while SQL changes continue loses nothing.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../consumers/core/logger.js';
 import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
 import { RedisSink } from '../../consumers/redis/redis-sink.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
-import { withAdmin } from '../helpers/kafka-admin.js';
+import { deleteGroupsAndTopics } from '../helpers/kafka-admin.js';
 import { startPipeline as startRunner, waitForConnector, waitUntilCaughtUp, type Pipeline } from '../helpers/pipeline.js';
+import { killRedisServer, startRedisServer } from '../helpers/redis-server.js';
 import { ShopRows } from '../helpers/shop-rows.js';
 
 describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis consumer end to end', () => {
@@ -73,9 +74,8 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
   }
 
   beforeAll(async () => {
-    db = new pg.Client({ connectionString: engines().postgres });
-    await db.connect();
-    shop = new ShopRows(db, 'Redis');
+    shop = await ShopRows.connect(engines().postgres, 'Redis');
+    db = shop.db;
     kafka = new Kafka({ clientId: run, brokers: engines().kafka.split(','), logLevel: logLevel.NOTHING });
     redis = new Redis(engines().redis);
     // The topics exist once the connector has snapshotted; without it nothing can flow.
@@ -84,12 +84,8 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
 
   afterAll(async () => {
     // Rows first (their deletes flow through CDC like any other change), then what we created.
-    await shop.deleteCreated();
-    await db.end();
-    await withAdmin(kafka, async (admin) => {
-      await admin.deleteGroups(groups).catch(() => undefined);
-      await admin.deleteTopics({ topics: [deadLetterTopic] }).catch(() => undefined);
-    });
+    await shop.close();
+    await deleteGroupsAndTopics(kafka, { groups, topics: [deadLetterTopic] });
     for (const { prefix } of prefixes.filter((p) => p.url === engines().redis)) await deletePrefix(redis, prefix);
     await redis.quit();
   });
@@ -209,30 +205,13 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis'))('Redis c
     async function startServer(): Promise<void> {
       dataDir ??= mkdtempSync(join(tmpdir(), 'redis-outage-'));
       // AOF with fsync on every write: what Redis acknowledged survives the kill below.
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dataDir], { stdio: 'ignore' });
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
-        probe.on('error', () => {});
-        try {
-          await probe.connect();
-          if ((await probe.ping()) === 'PONG') return;
-        } catch (error) {
-          if (Date.now() > deadline) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        } finally {
-          probe.disconnect();
-        }
-      }
+      server = await startRedisServer(port, ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dataDir], 15_000);
     }
 
     async function killServer(): Promise<void> {
       const running = server;
       server = undefined;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGKILL');
-      await exited;
+      await killRedisServer(running);
     }
 
     afterAll(async () => {

@@ -3,7 +3,7 @@
  * recent_orders (capped, newest first, never duplicated), the per-customer index, order items,
  * live stock and the low-stock set, TTLs, exact values, and `retry` while Redis is down.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row, TruncateEvent } from '../../consumers/core/change-event.js';
@@ -12,6 +12,7 @@ import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
 import { RedisSink, type RedisSinkOptions } from '../../consumers/redis/redis-sink.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
 import { create, remove, tombstone, update } from '../helpers/events.js';
+import { killRedisServer, startRedisServer } from '../helpers/redis-server.js';
 import { describeSinkContract, orderRow, productRow } from '../helpers/sink-contract.js';
 
 describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
@@ -275,29 +276,12 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     let server: ChildProcess | undefined;
 
     async function startServer(): Promise<void> {
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
-        probe.on('error', () => {}); // refused until the server listens; retried below
-        try {
-          await probe.connect();
-          if ((await probe.ping()) === 'PONG') return;
-        } catch (error) {
-          if (Date.now() > deadline) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        } finally {
-          probe.disconnect();
-        }
-      }
+      server = await startRedisServer(port, ['--save', '', '--appendonly', 'no'], 10_000);
     }
     async function stopServer(): Promise<void> {
       const running = server;
       server = undefined;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGKILL');
-      await exited;
+      await killRedisServer(running);
     }
     afterAll(stopServer);
 
