@@ -53,6 +53,31 @@ describe('normaliseZonedTimestamp (timestamptz)', () => {
     expect(normaliseZonedTimestamp(text)).toBe(expected);
   });
 
+  it('returns Debezium\'s usual UTC form unchanged, exactly as the full path (via +00:00) writes it', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const texts = ['0000-01-01T00:00:00.000000Z', '2000-02-29T12:00:00.000001Z', '2024-02-29T23:59:59.999999Z', '9999-12-31T23:59:59.999999999Z'];
+    for (let i = 0; i < 2000; i++) {
+      const millis = Math.floor(random() * 253_402_300_800_000) - 62_135_596_800_000 * (random() < 0.1 ? 1 : 0);
+      const micros = String(Math.floor(random() * 1000)).padStart(3, '0');
+      texts.push(new Date(millis).toISOString().replace('Z', `${micros}Z`));
+    }
+    for (const text of texts) {
+      expect(normaliseZonedTimestamp(text)).toBe(text);
+      expect(normaliseZonedTimestamp(text.replace('Z', '+00:00'))).toBe(text);
+    }
+  });
+
+  it.each([
+    ['2025-02-29T00:00:00.000000Z', '2025-03-01T00:00:00.000000Z'], // no leap year: Date rolls over, as before
+    ['1900-02-29T00:00:00.000000Z', '1900-03-01T00:00:00.000000Z'],
+    ['2025-04-31T00:00:00.000000Z', '2025-05-01T00:00:00.000000Z'],
+    ['2025-01-01T24:00:00.000000Z', '2025-01-02T00:00:00.000000Z'],
+  ])('an instant that is not a calendar one takes the full path: %s -> %s', (text, expected) => {
+    expect(normaliseZonedTimestamp(text)).toBe(expected);
+    expect(normaliseZonedTimestamp(text.replace('Z', '+00:00'))).toBe(expected);
+  });
+
   it('refuses what is not an ISO timestamp with offset', () => {
     expect(() => normaliseZonedTimestamp('2026-11-24 09:15:38')).toThrow(/ZonedTimestamp/);
   });

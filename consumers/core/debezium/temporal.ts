@@ -57,7 +57,7 @@ export const isoFromEpochNanos = (nanos: bigint): string => isoFromEpoch(nanos, 
  * handled too. "infinity" / "-infinity" pass through.
  */
 export function normaliseZonedTimestamp(text: string): string {
-  if (text === 'infinity' || text === '-infinity') return text;
+  if (text === 'infinity' || text === '-infinity' || isNormalisedUtc(text)) return text;
   const match = /^([+-]?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d(?::\d\d)?)$/.exec(text);
   if (!match) throw new Error(`ZonedTimestamp is not an ISO-8601 timestamp with offset: ${JSON.stringify(text)}`);
   const [, wallClock = '', fraction = '', offset = 'Z'] = match;
@@ -66,6 +66,24 @@ export function normaliseZonedTimestamp(text: string): string {
   // Seconds in an offset ("+05:30:15") are rare but legal in java.time; Date.parse ignores them.
   const offsetSeconds = offset.length === 9 ? Number(offset.slice(7)) * (offset.startsWith('-') ? -1 : 1) : 0;
   return isoFromSeconds(BigInt(millis / 1000 - offsetSeconds), fraction.padEnd(6, '0'));
+}
+
+const NORMALISED_UTC = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{6,9}Z$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Already what `normaliseZonedTimestamp` makes of it (Debezium's usual output, e.g.
+ * "2026-11-24T09:15:38.123456Z"): UTC, 6 to 9 fraction digits, and a real calendar instant, which
+ * Date writes back unchanged (years 0000-9999 keep four digits). Anything else, including leap
+ * seconds or 24:00:00, takes the full path.
+ */
+function isNormalisedUtc(text: string): boolean {
+  const match = NORMALISED_UTC.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  return days !== undefined && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
 }
 
 /** Days since the epoch → "YYYY-MM-DD". */
