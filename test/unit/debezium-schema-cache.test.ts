@@ -40,7 +40,7 @@ describe('splitEnvelope', () => {
   it.each(withSchemas)('%s: decodes to the same event as the whole-message parse', (_name, f) => {
     const fast = decodeMessage(message(f, f.keyRaw, f.valueRaw));
     const slow = decodeMessage(message(f, f.keyRaw && reindented(f.keyRaw), reindented(f.valueRaw!)));
-    expect(slow).toEqual(fast);
+    expect(slow).toStrictEqual(fast);
   });
 
   it('keeps brackets and quotes inside strings out of the nesting count', () => {
@@ -61,7 +61,8 @@ describe('cachedSchema', () => {
   it('parses a schema text once and returns the same object after', () => {
     const text = '{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false}';
     const first = cachedSchema(text, 'key');
-    expect(first).toEqual({ type: 'struct', optional: false, fields: [{ type: 'int32', optional: false, field: 'id' }] });
+    expect(first.schema).toEqual({ type: 'struct', optional: false, fields: [{ type: 'int32', optional: false, field: 'id' }] });
+    expect(first.nativeParse).toBe('native');
     expect(cachedSchema(text, 'key')).toBe(first);
   });
 

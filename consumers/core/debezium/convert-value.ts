@@ -16,7 +16,7 @@
  * lists it in `unavailableColumns`. Errors are plain Errors naming the column; decode.ts wraps them.
  */
 import type { Row, Value } from '../change-event.js';
-import { exactNumber, isLosslessNumber, parseLossless, toPlainJson, type LosslessJson, type LosslessNumber } from '../json.js';
+import { exactNumber, isLosslessNumber, parsePlainJson, type LosslessJson } from '../json.js';
 import { isJsonObject, type ConnectSchema } from './connect-schema.js';
 import { decimalFromBytes, decimalFromNumberText, decimalFromVariableScale } from './decimal.js';
 import {
@@ -48,17 +48,23 @@ export interface ConvertedRow {
 export function convertRow(value: LosslessJson | undefined, schema: ConnectSchema | null, path: string): ConvertedRow {
   if (!isJsonObject(value)) throw new Error(`${path}: expected an object, got ${describe(value)}`);
   if (schema !== null && schema.type !== 'struct') throw new Error(`${path}: schema type is "${schema.type}", expected "struct"`);
-  const entries: [string, Value][] = [];
-  const unavailableColumns: string[] = [];
-  const columns = schema ? (schema.fields ?? []).map((f) => [f.field ?? '', f] as const) : Object.keys(value).map((c) => [c, null] as const);
-  for (const [column, columnSchema] of columns) {
-    const raw = value[column] ?? null;
-    const converted = columnSchema ? convertValue(raw, columnSchema, `${path}.${column}`) : convertUntyped(raw);
-    if (converted === UNAVAILABLE) unavailableColumns.push(column);
-    else entries.push([column, converted]);
+  const converted: ConvertedRow = { row: {}, unavailableColumns: [] };
+  if (schema) {
+    for (const columnSchema of schema.fields ?? []) {
+      const column = columnSchema.field ?? '';
+      addColumn(converted, column, convertValue(value[column] ?? null, columnSchema, `${path}.${column}`));
+    }
+  } else {
+    for (const column of Object.keys(value)) addColumn(converted, column, convertUntyped(value[column] ?? null));
   }
-  // fromEntries defines own properties, so even a column named "__proto__" stays a column.
-  return { row: Object.fromEntries(entries), unavailableColumns };
+  return converted;
+}
+
+function addColumn({ row, unavailableColumns }: ConvertedRow, column: string, value: Converted): void {
+  if (value === UNAVAILABLE) unavailableColumns.push(column);
+  // A column named "__proto__" must become a column, not the row's prototype.
+  else if (column === '__proto__') Object.defineProperty(row, column, { value, enumerable: true, writable: true, configurable: true });
+  else row[column] = value;
 }
 
 function convertValue(value: LosslessJson, schema: ConnectSchema, path: string): Converted {
@@ -103,7 +109,7 @@ const LOGICAL_TYPES: Readonly<Record<string, Converter>> = {
   'io.debezium.data.Json': (v, _s, p) => {
     const text = string(v, p);
     try {
-      return toPlainJson(parseLossless(text));
+      return parsePlainJson(text);
     } catch (error) {
       throw new Error(`${p}: Json column is not valid JSON (${(error as Error).message})`, { cause: error });
     }
@@ -113,12 +119,26 @@ const LOGICAL_TYPES: Readonly<Record<string, Converter>> = {
 /** Source column types for which a float64 is a NUMERIC sent in `decimal.handling.mode=double`. */
 const NUMERIC_SOURCE_TYPES = new Set(['NUMERIC', 'DECIMAL', 'MONEY']);
 
+/**
+ * In double mode a NUMERIC is indistinguishable from a float8 unless the connector sets
+ * column.propagate.source.type; when it does, the column keeps the decimal-string convention,
+ * written from the number's text (the value was already rounded to a double by Debezium: double
+ * mode is lossy at the source). Such a value needs its text: see payload-parse.ts.
+ */
+export function keepsNumberText(schema: ConnectSchema): boolean {
+  if (!['float', 'double', 'float32', 'float64'].includes(schema.type)) return false;
+  const sourceType = schema.parameters?.['__debezium.source.column.type'];
+  return sourceType !== undefined && NUMERIC_SOURCE_TYPES.has(sourceType.toUpperCase());
+}
+
 function convertByType(value: LosslessJson, schema: ConnectSchema, path: string): Converted {
   switch (schema.type) {
     case 'int8':
     case 'int16':
     case 'int32':
     case 'int64': {
+      // A plain number (native parse) is a safe integer by construction; + 0 turns -0 into 0, as BigInt does.
+      if (typeof value === 'number' && Number.isSafeInteger(value)) return value + 0;
       const exact = integer(value, path);
       return Number.isSafeInteger(Number(exact)) ? Number(exact) : exact.toString();
     }
@@ -128,12 +148,9 @@ function convertByType(value: LosslessJson, schema: ConnectSchema, path: string)
     case 'float64': {
       // Jackson writes non-finite doubles as the strings "NaN", "Infinity", "-Infinity".
       if (typeof value === 'string' && /^(NaN|-?Infinity)$/.test(value)) return Number(value);
-      const text = number(value, path).value;
-      // In double mode a NUMERIC is indistinguishable from a float8 unless the connector sets
-      // column.propagate.source.type; when it does, keep the decimal-string convention (the value
-      // was already rounded to a double by Debezium: double mode is lossy at the source).
-      const sourceType = schema.parameters?.['__debezium.source.column.type'];
-      return sourceType && NUMERIC_SOURCE_TYPES.has(sourceType.toUpperCase()) ? decimalFromNumberText(text) : Number(text);
+      if (keepsNumberText(schema)) return decimalFromNumberText(numberText(value, path));
+      // JSON.parse and Number() round a decimal text to the same double.
+      return typeof value === 'number' ? value : Number(numberText(value, path));
     }
     case 'boolean':
       if (typeof value !== 'boolean') throw new Error(`${path}: expected a boolean, got ${describe(value)}`);
@@ -181,6 +198,7 @@ function convertUntyped(value: LosslessJson): Converted {
   if (value === null || typeof value === 'boolean') return value;
   if (isPlaceholder(value)) return UNAVAILABLE;
   if (typeof value === 'string') return value;
+  if (typeof value === 'number') return value; // exact by construction (see payload-parse.ts)
   if (isLosslessNumber(value)) return exactNumber(value);
   if (Array.isArray(value)) return allAvailable(value.map(convertUntyped));
   const entries = Object.entries(value).map(([key, item]) => [key, convertUntyped(item)] as const);
@@ -201,14 +219,21 @@ function string(value: LosslessJson, path: string): string {
   return value;
 }
 
-function number(value: LosslessJson, path: string): LosslessNumber {
-  if (!isLosslessNumber(value)) throw new Error(`${path}: expected a number, got ${describe(value)}`);
-  return value;
+/** A number's source text. Only a lossless parse keeps it: a plain number here means payload-parse.ts chose the native parse for a schema that needed text. */
+function numberText(value: LosslessJson, path: string): string {
+  if (isLosslessNumber(value)) return value.value;
+  if (typeof value === 'number') throw new Error(`${path}: the number's text is needed but the payload was parsed natively (a bug in nativeParseMode)`);
+  throw new Error(`${path}: expected a number, got ${describe(value)}`);
 }
 
 /** An integer, exactly (as BigInt: int64 epoch values may exceed 2^53). */
 function integer(value: LosslessJson, path: string): bigint {
-  const text = number(value, path).value;
+  if (typeof value === 'number') {
+    // A plain number is exact by construction (payload-parse.ts); one beyond 2^53 could only come from an exponent.
+    if (!Number.isSafeInteger(value)) throw new Error(`${path}: expected an integer, got ${value}`);
+    return BigInt(value);
+  }
+  const text = numberText(value, path);
   if (!/^-?\d+$/.test(text)) throw new Error(`${path}: expected an integer, got ${text}`);
   return BigInt(text);
 }
@@ -216,6 +241,7 @@ function integer(value: LosslessJson, path: string): bigint {
 function describe(value: LosslessJson | undefined): string {
   if (value === undefined) return 'nothing';
   if (isLosslessNumber(value)) return `number ${value.value}`;
+  if (typeof value === 'number') return `number ${value}`;
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

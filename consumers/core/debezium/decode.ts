@@ -15,7 +15,8 @@ import { parseLossless, type LosslessJson } from '../json.js';
 import { isJsonObject, readSchema, type ConnectSchema } from './connect-schema.js';
 import { convertRow } from './convert-value.js';
 import { eventFromEnvelope } from './envelope.js';
-import { cachedSchema, splitEnvelope } from './schema-cache.js';
+import { parsePayload } from './payload-parse.js';
+import { cachedSchema, knownSchemaAt, splitEnvelope, type KnownSchema } from './schema-cache.js';
 
 /** A Kafka message as the runner hands it over (kafkajs shapes: offset as a string). */
 export interface RawMessage {
@@ -58,11 +59,23 @@ interface Unwrapped {
 
 /** `{ schema, payload }` (schemas.enable=true) or a bare payload (schemas.enable=false). */
 function parseEnvelope(buffer: Buffer, what: 'key' | 'value'): Unwrapped {
-  const text = utf8Text(buffer, what);
-  // Fast path: the embedded schema is parsed once per distinct schema (see schema-cache.ts).
+  // Fast path: the embedded schema is parsed once per distinct schema and recognised by its bytes
+  // (see schema-cache.ts); only the payload is decoded, natively when that is exact (payload-parse.ts).
+  const hit = knownSchemaAt(buffer, what);
+  if (hit) return withPayload(hit.known, utf8(buffer.subarray(hit.payloadStart, hit.payloadEnd), what), what);
+  if (buffer.length === 0) throw new Error(`${what} is empty (a tombstone has a null value, not an empty one)`);
+  const text = utf8(buffer, what);
   const split = splitEnvelope(text);
-  if (split) return { schema: cachedSchema(split.schemaText, what), payload: parseJson(split.payloadText, what) };
+  if (split) return withPayload(cachedSchema(split.schemaText, what), split.payloadText, what);
   return unwrap(parseJson(text, what), what);
+}
+
+function withPayload(known: KnownSchema, payloadText: string, what: 'key' | 'value'): Unwrapped {
+  try {
+    return { schema: known.schema, payload: parsePayload(payloadText, known.nativeParse) };
+  } catch (error) {
+    throw new Error(`${what} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function unwrap(json: LosslessJson, what: string): Unwrapped {
@@ -81,12 +94,11 @@ function decodeKey(buffer: Buffer | null): Row {
   return convertRow(payload, schema, 'key').row;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-function utf8Text(buffer: Buffer, what: 'key' | 'value'): string {
-  if (buffer.length === 0) throw new Error(`${what} is empty (a tombstone has a null value, not an empty one)`);
+function utf8(buffer: Buffer, what: 'key' | 'value'): string {
   try {
-    return utf8.decode(buffer);
+    return utf8Decoder.decode(buffer);
   } catch (error) {
     throw new Error(`${what} is not UTF-8 text (is the connector using the JSON converter?)`, { cause: error });
   }

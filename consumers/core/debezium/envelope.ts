@@ -62,18 +62,32 @@ function rowImage(payload: JsonObject, schema: ConnectSchema | null, image: 'bef
 }
 
 function sourcePosition(source: JsonObject): SourcePosition {
-  const lsn = source.lsn;
-  if (!isLosslessNumber(lsn) || !/^\d+$/.test(lsn.value)) throw new Error(`source.lsn is missing or not an unsigned integer`);
-  const txId = source.txId ?? null;
-  if (txId !== null && !isLosslessNumber(txId)) throw new Error('source.txId is not a number');
-  const tsMs = source.ts_ms;
-  if (!isLosslessNumber(tsMs)) throw new Error('source.ts_ms is missing or not a number');
+  const lsn = lsnDigits(source.lsn);
+  if (lsn === undefined) throw new Error(`source.lsn is missing or not an unsigned integer`);
+  const rawTxId = source.txId ?? null;
+  const txId = rawTxId === null ? null : numberOf(rawTxId);
+  if (txId === undefined) throw new Error('source.txId is not a number');
+  const tsMs = numberOf(source.ts_ms);
+  if (tsMs === undefined) throw new Error('source.ts_ms is missing or not a number');
   return {
-    lsn: BigInt(lsn.value).toString(), // exact digits, no leading zeros
-    txId: txId === null ? null : Number(txId.value),
-    commitTimeMs: Number(tsMs.value),
+    lsn,
+    txId,
+    commitTimeMs: tsMs,
     snapshot: isSnapshot(source.snapshot ?? null),
   };
+}
+
+/** The LSN as exact digits without leading zeros, or undefined when it is not an unsigned integer. */
+function lsnDigits(lsn: LosslessJson | undefined): string | undefined {
+  // A plain number comes from a native parse, which payload-parse.ts allows only when it is exact.
+  if (typeof lsn === 'number') return Number.isSafeInteger(lsn) && lsn >= 0 ? String(lsn + 0) : undefined;
+  return isLosslessNumber(lsn) && /^\d+$/.test(lsn.value) ? BigInt(lsn.value).toString() : undefined;
+}
+
+/** A JSON number as a JS number (these fields are well inside the safe range), or undefined. */
+function numberOf(value: LosslessJson | undefined): number | undefined {
+  if (typeof value === 'number') return value;
+  return isLosslessNumber(value) ? Number(value.value) : undefined;
 }
 
 /** Debezium marks snapshot rows with "true", "first", "last", "first_in_data_collection", "incremental", ...; streamed rows with "false" or nothing. */
