@@ -68,7 +68,7 @@ export function normaliseZonedTimestamp(text: string): string {
   return isoFromSeconds(BigInt(millis / 1000 - offsetSeconds), fraction.padEnd(6, '0'));
 }
 
-const NORMALISED_UTC = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{6,9}Z$/;
+const NORMALISED_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6,9}Z$/;
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
@@ -78,12 +78,17 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  * seconds or 24:00:00, takes the full path.
  */
 function isNormalisedUtc(text: string): boolean {
-  const match = NORMALISED_UTC.exec(text);
-  if (!match) return false;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (!NORMALISED_UTC.test(text)) return false;
+  const year = twoDigits(text, 0) * 100 + twoDigits(text, 2);
+  const [month, day, hour, minute, second] = [twoDigits(text, 5), twoDigits(text, 8), twoDigits(text, 11), twoDigits(text, 14), twoDigits(text, 17)];
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
   return days !== undefined && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
+}
+
+/** The number written by the two ASCII digits at `at` (checked by the caller's regex). */
+function twoDigits(text: string, at: number): number {
+  return (text.charCodeAt(at) - 0x30) * 10 + text.charCodeAt(at + 1) - 0x30;
 }
 
 /** Days since the epoch → "YYYY-MM-DD". */
