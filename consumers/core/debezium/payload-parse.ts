@@ -19,9 +19,9 @@
  * converted, floats included.
  *
  * A native parse yields plain JS numbers instead of `LosslessNumber`s; the converters accept both
- * (see `LosslessJson`). The only behaviour that differs is on input Debezium never writes:
- * duplicate object keys (native: last wins; lossless: refused) and integer columns written with
- * an exponent or fraction (`1e3`, `5.0`: native accepts their integer value, lossless refuses).
+ * (see `LosslessJson`). Both parsers keep the last of duplicate keys. The only behaviour that
+ * differs is on input Debezium never writes: an integer column written with an exponent or a
+ * fraction (`1e3`, `5.0`) is accepted with its integer value natively, refused losslessly.
  */
 import { parseLossless, type LosslessJson } from '../json.js';
 import type { ConnectSchema } from './connect-schema.js';
