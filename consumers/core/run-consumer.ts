@@ -81,6 +81,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       partitionsConsumedConcurrently: config.partitionsConcurrency,
       retry: config.retry,
       maxEventsPerWrite: config.maxEventsPerWrite,
+      fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
       onFatalError: (error) => void shutdown.fail(error),
     });
 

@@ -61,12 +61,19 @@ export interface RunnerOptions {
   metrics?: Metrics;
   /** Most messages per sink.write call; default 500. */
   maxEventsPerWrite?: number;
+  /**
+   * Most bytes one fetch brings per partition; default 4 MiB (kafkajs: 1 MiB). kafkajs fetches
+   * again only once every batch of a fetch is handled, so bigger fetches mean fewer idle gaps
+   * for the sink (measured: +10-20% events/s into Redis with ~4.5 kB Debezium messages).
+   */
+  fetchMaxBytesPerPartition?: number;
   /** Called once if kafkajs gives up on the consumer for good (it restarts it on its own otherwise). */
   onFatalError?: (error: Error) => void;
 }
 
 const DEFAULT_RETRY: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
 const DEFAULT_MAX_EVENTS_PER_WRITE = 500;
+const DEFAULT_FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 /** Longest single sleep while backing off: we heartbeat between sleeps. */
 const HEARTBEAT_SLICE_MS = 1_000;
 /** Bytes per dead-letter produce request (the broker's default message.max.bytes is 1 MB). */
@@ -138,7 +145,14 @@ export class Runner {
     });
     await this.producer.connect();
 
-    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
+    const maxBytesPerPartition = this.options.fetchMaxBytesPerPartition ?? DEFAULT_FETCH_MAX_BYTES_PER_PARTITION;
+    const consumer = this.kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition,
+      // The whole fetch response must hold a full batch of every partition consumed concurrently.
+      maxBytes: Math.max(10 * 1024 * 1024, maxBytesPerPartition * 4),
+    });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.generation++;
