@@ -102,6 +102,8 @@ check_prerequisites() {
 # --- running as an unprivileged user ---------------------------------------------------------------
 
 # setpriv execs the command itself (no intermediate process), so a pid we record is the engine's.
+AS_USER=()
+[[ $EUID -eq 0 ]] && AS_USER=(setpriv --reuid="$STACK_USER" --regid="$STACK_USER" --init-groups --)
 as_stack_user() {
   if [[ $EUID -eq 0 ]]; then setpriv --reuid="$STACK_USER" --regid="$STACK_USER" --init-groups -- "$@"; else "$@"; fi
 }
@@ -179,11 +181,14 @@ wait_for() { # wait_for <what> <seconds> <command...>
 spawn() { # spawn <engine> <command...>
   local engine=$1; shift
   local log=$STACK/log/$engine.log
-  local -a as_user=()
-  [[ $EUID -eq 0 ]] && as_user=(setpriv --reuid="$STACK_USER" --regid="$STACK_USER" --init-groups --)
-  # nohup and setpriv both exec, so $! is the engine's own pid.
-  (cd "$STACK" && exec nohup "${as_user[@]}" "$@") </dev/null >>"$log" 2>&1 &
-  echo $! >"$STACK/run/$engine.pid"
+  rm -f "$STACK/run/$engine.pid"
+  # setsid: the engine gets its own session, so it outlives whatever started it (a terminal, a
+  # test run whose process group is killed). The inner shell records its own pid and then execs
+  # (setpriv execs too), so the pid file holds the engine's pid whether or not setsid forked.
+  (cd "$STACK" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STACK/run/$engine.pid" "${AS_USER[@]}" "$@") \
+    </dev/null >>"$log" 2>&1 &
+  local waited=0
+  until [[ -s $STACK/run/$engine.pid ]] || ((waited++ > 50)); do sleep 0.1; done
 }
 
 refuse_foreign_port() { # an engine we did not start already holds the port
@@ -300,7 +305,8 @@ EOF
   printf -- '-Xms%s\n-Xmx%s\n' "${ES_HEAP:-1g}" "${ES_HEAP:-1g}" >"$home/config/jvm.options.d/heap.options"
   [[ $EUID -eq 0 ]] && chown -R "$STACK_USER" "$home/config" "$STACK/log/elasticsearch"
   # -d: the launcher returns once the node has started (or failed); -p: the node's own pid.
-  as_stack_user env ES_JAVA_HOME="$JAVA17" ES_PATH_CONF="$home/config" "$home/bin/elasticsearch" -d -p "$STACK/run/elasticsearch.pid" \
+  # setsid: its own session, so it outlives whatever started it (see spawn).
+  setsid --wait "${AS_USER[@]}" env ES_JAVA_HOME="$JAVA17" ES_PATH_CONF="$home/config" "$home/bin/elasticsearch" -d -p "$STACK/run/elasticsearch.pid" \
     >>"$STACK/log/elasticsearch.log" 2>&1 || die "elasticsearch failed to start; see $STACK/log/elasticsearch.log and $STACK/log/elasticsearch/"
   wait_for "elasticsearch" 180 curl -sf "http://127.0.0.1:${PORT[elasticsearch]}/_cluster/health?wait_for_status=yellow&timeout=1s"
 }
