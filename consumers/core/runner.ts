@@ -39,7 +39,7 @@ import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import { mergeOutcomes, nextOffset, partitionLag, planSettlement, type DecodedEntry, type MessageOutcome } from './batch-plan.js';
 import { buildDeadLetterMessage, groupBySize } from './dead-letter.js';
 import { decodeMessage } from './debezium/decode.js';
-import { registerLz4Codec } from './debezium/lz4-codec.js';
+import { registerLz4Codec } from './kafka-lz4-codec.js';
 import { describeError, toError } from './errors.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';

@@ -23,7 +23,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import type { ChangeEvent } from '../../consumers/core/change-event.js';
 import { decodeMessage } from '../../consumers/core/debezium/decode.js';
-import { registerLz4Codec } from '../../consumers/core/debezium/lz4-codec.js';
+import { registerLz4Codec } from '../../consumers/core/kafka-lz4-codec.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Runner } from '../../consumers/core/runner.js';
 import { ok, type Sink, type WriteResult } from '../../consumers/core/sink.js';

@@ -1,18 +1,19 @@
 /**
- * The LZ4 codec that lets kafkajs read the connector's LZ4-compressed topics. The .lz4 files were
+ * The LZ4 codec that lets kafkajs read LZ4-compressed topics. The .lz4 files were
  * written by the reference `lz4` command-line tool (v1.9) from the text `sampleText()` rebuilds:
  *   default.lz4           lz4 (4 MB independent blocks, content checksum)
  *   dependent-blocks.lz4  lz4 -BD -B4 --content-size (64 kB blocks referencing earlier blocks)
  *   block-checksums.lz4   lz4 -B4 -BX --no-frame-crc (64 kB blocks, per-block checksums)
- * The real-broker path is exercised by scripts/capture-fixtures.ts and the end-to-end test.
+ * Decoding only: the project's own topics are uncompressed; this keeps consumers working on
+ * topics a user configures with compression.type=lz4 (kafkajs ships only gzip).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { decompressLz4Frames, registerLz4Codec } from '../../consumers/core/debezium/lz4-codec.js';
+import { decompressLz4Frames, registerLz4Codec } from '../../consumers/core/kafka-lz4-codec.js';
 
-const DIR = resolve(import.meta.dirname, '../fixtures/debezium/lz4');
+const DIR = resolve(import.meta.dirname, '../fixtures/kafka/lz4');
 
 function sampleText(): string {
   let text = '';

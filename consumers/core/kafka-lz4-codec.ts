@@ -1,8 +1,9 @@
 /**
- * LZ4 decompression for kafkajs, which ships only gzip. The project's connector config creates
- * its topics with `topic.creation.default.compression.type=lz4`, so the broker stores (and
- * serves) every Debezium record batch LZ4-compressed; without a codec, kafkajs crashes the
- * consumer with "LZ4 compression not implemented".
+ * LZ4 decompression for kafkajs, which ships only gzip. The project's own topics are not
+ * compressed, but LZ4 is a common producer/topic setting (`compression.type=lz4`) and without a
+ * codec kafkajs crashes the consumer with "LZ4 compression not implemented". Hand-written (about
+ * 100 lines) because the npm LZ4 packages are native builds or unmaintained; tested on frames
+ * written by the reference `lz4` tool.
  *
  * Call `registerLz4Codec()` once before consuming. Decompression only: producing with LZ4 from
  * Node is refused with a clear error (choose gzip or none for producers). Kafka (record batch v2)
