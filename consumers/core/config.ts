@@ -203,7 +203,7 @@ export function loadConfig(
     fromBeginning: read.bool('FROM_BEGINNING', true),
     partitionsConcurrency: read.int('PARTITIONS_CONCURRENCY', 3, { min: 1, max: 256 }),
     maxEventsPerWrite: read.int('MAX_EVENTS_PER_WRITE', 500, { min: 1, max: 100_000 }),
-    fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
+    fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 16 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),

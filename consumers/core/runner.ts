@@ -62,9 +62,10 @@ export interface RunnerOptions {
   /** Most messages per sink.write call; default 500. */
   maxEventsPerWrite?: number;
   /**
-   * Most bytes one fetch brings per partition; default 4 MiB (kafkajs: 1 MiB). kafkajs fetches
+   * Most bytes one fetch brings per partition; default 16 MiB (kafkajs: 1 MiB). kafkajs fetches
    * again only once every batch of a fetch is handled, so bigger fetches mean fewer idle gaps
-   * for the sink (measured: +10-20% events/s into Redis with ~4.5 kB Debezium messages).
+   * for the sink (measured into Redis with ~4.5 kB Debezium messages: 1 MiB 0.59, 4 MiB 0.66,
+   * 16 MiB 0.72 x the raw Redis rate).
    */
   fetchMaxBytesPerPartition?: number;
   /** Called once if kafkajs gives up on the consumer for good (it restarts it on its own otherwise). */
@@ -73,7 +74,7 @@ export interface RunnerOptions {
 
 const DEFAULT_RETRY: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
 const DEFAULT_MAX_EVENTS_PER_WRITE = 500;
-const DEFAULT_FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
+const DEFAULT_FETCH_MAX_BYTES_PER_PARTITION = 16 * 1024 * 1024;
 /** Longest single sleep while backing off: we heartbeat between sleeps. */
 const HEARTBEAT_SLICE_MS = 1_000;
 /** Bytes per dead-letter produce request (the broker's default message.max.bytes is 1 MB). */

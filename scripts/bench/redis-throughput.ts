@@ -67,6 +67,8 @@ async function consumerRound(round: number, kind: 'redis' | 'noop'): Promise<{ r
     sink,
     logger,
     partitionsConsumedConcurrently: PARTITIONS,
+    ...(process.env.BENCH_MAX_EVENTS_PER_WRITE ? { maxEventsPerWrite: Number(process.env.BENCH_MAX_EVENTS_PER_WRITE) } : {}),
+    ...(process.env.BENCH_FETCH_BYTES ? { fetchMaxBytesPerPartition: Number(process.env.BENCH_FETCH_BYTES) } : {}),
   });
   const startedAt = performance.now();
   await runner.start();
