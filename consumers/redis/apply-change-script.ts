@@ -37,7 +37,7 @@ import { LUA_HELPERS } from './lua-helpers.js';
  * digits, which would corrupt exact values. Rows are stored exactly as the client serialised
  * them; the script only extracts raw member text from stored JSON (json_member_raw).
  */
-export const APPLY_CHANGE_LUA = LUA_HELPERS + String.raw`
+const APPLY_CHANGE_BODY = String.raw`
 local row_key, lsn_hash, marker_key, truncated_hash = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local op, lsn, field, prefix, view, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local row_json, row_ttl, marker_ttl, recent_n = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -153,4 +153,43 @@ elseif view == 'order_item' then
 end
 
 return 'applied'
+`;
+
+/** The script for one event, called with 4 KEYS and the ARGV above. */
+export const APPLY_CHANGE_LUA = LUA_HELPERS + APPLY_CHANGE_BODY;
+
+/**
+ * The script the sink calls: many events in ONE call (one command for Redis and the client
+ * instead of one per event; the client-side cost per command was ~10 µs per event). No KEYS;
+ * ARGV is, per event in order: the number of its args (n), its 4 keys, then its n args, exactly
+ * as for APPLY_CHANGE_LUA. Each event is applied on its own, as the single-event script would:
+ * an event that fails does not stop the others. An event refused by the script's checks (BADEVENT)
+ * leaves no partial effect, since every check runs before the first write; an error Redis raises
+ * mid-way (WRONGTYPE: a key of the wrong type) stops that event where it was, as it would stop
+ * the single-event script (Redis has no rollback). Returns one string per event: "applied", "stale", or "!" followed
+ * by the error (e.g. "!BADEVENT ...", "!WRONGTYPE ...", "!OOM ...").
+ */
+export const APPLY_CHANGES_LUA = LUA_HELPERS + 'local function apply_change(KEYS, ARGV)\n' + APPLY_CHANGE_BODY + String.raw`
+end
+
+local results = {}
+local pos, last = 1, #ARGV
+while pos <= last do
+  local argc = tonumber(ARGV[pos])
+  if not argc or pos + 4 + argc > last then
+    return redis.error_reply('BADCALL malformed batch at ARGV[' .. pos .. ']')
+  end
+  local keys = { ARGV[pos + 1], ARGV[pos + 2], ARGV[pos + 3], ARGV[pos + 4] }
+  local args = { unpack(ARGV, pos + 5, pos + 4 + argc) }
+  pos = pos + 5 + argc
+  local done, result = pcall(apply_change, keys, args)
+  if done then
+    results[#results + 1] = result
+  elseif type(result) == 'table' and result.err then
+    results[#results + 1] = '!' .. result.err
+  else
+    results[#results + 1] = '!' .. tostring(result)
+  end
+end
+return results
 `;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row, TruncateEvent } from '../../consumers/core/change-event.js';
 import type { Sink } from '../../consumers/core/sink.js';
 import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
-import { RedisSink, type RedisSinkOptions } from '../../consumers/redis/redis-sink.js';
+import { EVENTS_PER_CALL, RedisSink, type RedisSinkOptions } from '../../consumers/redis/redis-sink.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
 import { create, remove, tombstone, update } from '../helpers/events.js';
 import { killRedisServer, startRedisServer } from '../helpers/redis-server.js';
@@ -269,6 +269,40 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     expect(Object.keys(await dumpCache(reader, sink.keys.prefix)).sort()).toEqual(
       ['cdc:lsn', 'customer:1:orders', 'order:3', 'orders:by_created_at', 'recent_orders'].map((key) => sink.keys.prefix + key),
     );
+  });
+
+  it(`splits a large batch into script calls of ${EVENTS_PER_CALL} events, in order, each event on its own`, async () => {
+    const sink = await makeSink({ recentOrdersLength: 1000 });
+    const k = sink.keys;
+    // A key of the wrong type makes Redis itself refuse one event (WRONGTYPE) inside a call.
+    await reader.set(k.lowStockProducts, 'not a set');
+    const count = EVENTS_PER_CALL * 2 + 50;
+    const events = [];
+    for (let id = 1; id <= count; id++) {
+      // The last event of the first call: refused by the script (BADEVENT); the first of the second: WRONGTYPE.
+      if (id === EVENTS_PER_CALL) events.push(create('products', { id: 1 }, productRow(1, { stock_quantity: 'lots' }), 1000 + 2 * id));
+      else if (id === EVENTS_PER_CALL + 1) events.push(create('products', { id: 2 }, productRow(2), 1000 + 2 * id));
+      else events.push(create('orders', { id }, orderAt(id, id % 60), 1000 + 2 * id));
+      if (id === 150) events.push(truncate('orders', 1301)); // between two calls' worth of rows: orders 1..150 go
+    }
+    const results = await sink.write(events);
+    const statusOf = (id: number) => results[id <= 150 ? id - 1 : id]!.status;
+    expect(results).toHaveLength(count + 1);
+    expect(statusOf(EVENTS_PER_CALL)).toBe('failed');
+    expect(statusOf(EVENTS_PER_CALL + 1)).toBe('failed');
+    expect(results.flatMap((r, i) => (r.status === 'ok' ? [] : [`${i}: ${r.error.message}`]))).toEqual([
+      expect.stringMatching(/^99: .*BADEVENT stock_quantity/),
+      expect.stringMatching(/^100: .*WRONGTYPE/),
+    ]);
+    expect(results[150]!.status).toBe('ok'); // the truncate
+    // Every order before the truncate is gone, every one after it is there, in the views too.
+    expect(await reader.exists(k.row('orders', { id: 1 }), k.row('orders', { id: 150 }))).toBe(0);
+    expect(await reader.exists(k.row('orders', { id: 151 }), k.row('orders', { id: count }))).toBe(2);
+    expect(await reader.zcard(k.ordersByCreatedAt)).toBe(count - 150);
+    expect(new Set(await reader.lrange(k.recentOrders, 0, -1)).size).toBe(count - 150);
+    // The script checks everything before its first write: the refused event left no trace. (A
+    // WRONGTYPE stops an event mid-way, like any Redis error inside a script: no rollback.)
+    expect(await reader.exists(k.row('products', { id: 1 }), k.productStock(1))).toBe(0);
   });
 
   describe('while Redis is down', () => {

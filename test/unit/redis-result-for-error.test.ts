@@ -1,7 +1,7 @@
 import { ReplyError } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { PermanentError, RetriableError } from '../../consumers/core/errors.js';
-import { resultForError } from '../../consumers/redis/redis-sink.js';
+import { resultForError, resultForScriptReply } from '../../consumers/redis/redis-sink.js';
 
 describe('resultForError: what a per-event Redis error means', () => {
   it.each([
@@ -34,4 +34,20 @@ describe('resultForError: what a per-event Redis error means', () => {
       expect(resultForError(new Error(message)).status).toBe('retry');
     },
   );
+});
+
+describe('resultForScriptReply: one event\'s answer from the batch script', () => {
+  it('applied and stale are ok (stale: Redis already holds something newer)', () => {
+    expect(resultForScriptReply('applied').status).toBe('ok');
+    expect(resultForScriptReply('stale').status).toBe('ok');
+  });
+  it('an error answer is judged like an error reply', () => {
+    expect(resultForScriptReply('!BADEVENT row is not a JSON object').status).toBe('failed');
+    expect(resultForScriptReply('!WRONGTYPE Operation against a key holding the wrong kind of value').status).toBe('failed');
+    expect(resultForScriptReply("!OOM command not allowed when used memory > 'maxmemory'.").status).toBe('retry');
+  });
+  it('no answer for the event is retry, never ok', () => {
+    expect(resultForScriptReply(undefined).status).toBe('retry');
+    expect(resultForScriptReply(null).status).toBe('retry');
+  });
 });
