@@ -5,8 +5,13 @@
  * it. Delivery is therefore at least once; sinks make redelivery harmless with LSN guards.
  *
  * Contract, per partition (partitions run concurrently, up to `partitionsConsumedConcurrently`):
- * - A batch is split into chunks of at most `maxEventsPerWrite` messages; each chunk is decoded
- *   and written with one `sink.write` call, in offset order.
+ * - Batches of a partition go through its lane, one after the other: while the sink writes one
+ *   batch, the next is fetched and decoded (kafkajs fetches again only once every batch handed
+ *   over is handled, so handing a batch over means: decoded, queued behind the one being
+ *   written, and that one done). The fetch position moves past a queued batch; the committed
+ *   offset never does before the sink holds it. At most two batches per partition are in memory.
+ * - A batch is split into chunks of at most `maxEventsPerWrite` messages; each chunk is written
+ *   with one `sink.write` call, in offset order.
  * - Decoding failures are permanent: the original message is dead-lettered.
  * - `ok` and `failed` results settle a message; the first `retry` (or a thrown write) stops the
  *   settled prefix. The runner dead-letters the `failed` ones of the prefix (waiting for the
@@ -17,10 +22,11 @@
  * - Retrying stops only when the batch is no longer ours: the consumer is stopping, a rebalance
  *   took the partition away (the heartbeat throws, or a new generation joined), or a seek made the
  *   batch stale. Then nothing more is committed for it; the next owner reads it again from the
- *   last commit.
+ *   last commit. A batch queued behind one that gave up is not written either; if the partition
+ *   is still ours, the runner seeks it back to its last commit (never writes past a gap).
  * - Offsets are committed only for partitions assigned in the generation the batch came from.
- * - `stop()` lets the current batches finish (or give up if they are waiting to retry), commits
- *   what the sink holds, leaves the group and disconnects.
+ * - `stop()` stops fetching, lets the batches handed over finish (or give up if they are waiting
+ *   to retry), commits what the sink holds, leaves the group and disconnects.
  */
 import {
   Kafka,
@@ -42,7 +48,7 @@ import { decodeMessage } from './debezium/decode.js';
 import { registerLz4Codec } from './kafka-lz4-codec.js';
 import { describeError, toError } from './errors.js';
 import type { Logger } from './logger.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type EventResult } from './metrics.js';
 import type { Sink, WriteResult } from './sink.js';
 
 export interface RunnerOptions {
@@ -88,6 +94,19 @@ interface Entry {
   attempts: number;
 }
 
+/**
+ * A partition's batches in order: `tail` settles once the last batch handed over is done (true)
+ * or given up (false). Survives rebalances, so a new owner generation still waits for the old
+ * generation's last write of the partition to finish.
+ */
+interface Lane {
+  tail: Promise<boolean>;
+  /** The generation the `tail` batch came from. */
+  tailGeneration: number;
+  /** Where this member would read the partition again: the last commit (or where it started). */
+  resumeOffset: string;
+}
+
 /** What a batch handler needs to know about the batch it works on. */
 interface BatchContext {
   readonly payload: EachBatchPayload;
@@ -112,6 +131,9 @@ export class Runner {
   /** Counts group joins; a batch may only commit in the generation it was fetched in. */
   private generation = 0;
   private assignment = new Map<string, Set<number>>();
+  /** By "topic:partition". */
+  private readonly lanes = new Map<string, Lane>();
+  private readonly latencyByTable = new Map<string, { observe(seconds: number): void }>();
 
   constructor(options: RunnerOptions) {
     this.options = options;
@@ -200,6 +222,13 @@ export class Runner {
       this.stopping = true;
       this.stopSignal.abort();
       try {
+        try {
+          this.consumer?.pause(this.options.topics.map((topic) => ({ topic })));
+        } catch {
+          // not running (yet, or any more): nothing is fetched anyway
+        }
+        // Commits need the group: let the batches handed over finish before leaving it.
+        await Promise.allSettled([...this.lanes.values()].map((lane) => lane.tail));
         await this.consumer?.disconnect();
       } finally {
         await this.producer?.disconnect();
@@ -228,8 +257,14 @@ export class Runner {
     }
   }
 
+  /**
+   * Decodes the batch, queues it in its partition's lane, moves the fetch position past it and
+   * returns once the batch before it in the lane is done: kafkajs then fetches the next batch
+   * while this one is written.
+   */
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    if (this.stopping || payload.isStale() || batch.messages.length === 0) return;
     const context: BatchContext = {
       payload,
       batch,
@@ -240,17 +275,73 @@ export class Runner {
     // Until the first commit of this batch, the committed offset is where the batch starts.
     this.recordLag(batch, batch.firstOffset() ?? batch.highWatermark);
 
-    for (let start = 0; start < batch.messages.length; start += this.maxEventsPerWrite) {
-      if (payload.isStale()) return; // a seek moved this partition: the rest is fetched again
-      const chunk = batch.messages.slice(start, start + this.maxEventsPerWrite);
-      if (!(await this.processChunk(chunk, context))) return;
-      await payload.heartbeat();
+    const entries: Entry[] = batch.messages.map((message) => ({ message, decoded: this.decode(message, batch), attempts: 0 }));
+    const lane = this.laneOf(context);
+    const previous = lane.tail;
+    const previousGeneration = lane.tailGeneration;
+    lane.tail = (async () => {
+      const previousDone = await previous;
+      if (!previousDone && previousGeneration === context.generation) {
+        this.rewind(lane, context);
+        return false;
+      }
+      try {
+        return await this.processBatch(entries, context);
+      } catch (error) {
+        // A heartbeat or commit that failed because the group is rebalancing (or the consumer stopping).
+        context.log.info({ reason: describeError(error) }, 'batch abandoned without committing the rest; it is read again from the last commit');
+        return false;
+      }
+    })();
+    lane.tailGeneration = context.generation;
+    payload.resolveOffset(batch.lastOffset());
+    await previous;
+  }
+
+  private laneOf(context: BatchContext): Lane {
+    const { batch, generation } = context;
+    const key = `${batch.topic}:${batch.partition}`;
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { tail: Promise.resolve(true), tailGeneration: generation, resumeOffset: batch.firstOffset() ?? '0' };
+      this.lanes.set(key, lane);
+    } else if (lane.tailGeneration !== generation) {
+      // First batch of a new generation: it starts at the group's committed offset.
+      lane.resumeOffset = batch.firstOffset() ?? lane.resumeOffset;
+    }
+    return lane;
+  }
+
+  /**
+   * The batch before this one gave up while the partition is still ours (a heartbeat or commit
+   * failed, which usually means a rebalance is coming): nothing after the gap may be written, so
+   * the partition is read again from its last commit.
+   */
+  private rewind(lane: Lane, context: BatchContext): void {
+    if (this.stopping || !this.owns(context)) return;
+    const { topic, partition } = context.batch;
+    context.log.warn({ offset: lane.resumeOffset }, 'an earlier batch of this partition was not written: reading again from the last commit');
+    try {
+      this.consumer?.seek({ topic, partition, offset: lane.resumeOffset });
+    } catch (error) {
+      context.log.warn({ err: error }, 'could not seek back; the next rebalance or restart reads from the last commit');
     }
   }
 
+  /** Writes the batch chunk by chunk. False when it stopped being ours before all was settled. */
+  private async processBatch(entries: Entry[], context: BatchContext): Promise<boolean> {
+    for (let start = 0; start < entries.length; start += this.maxEventsPerWrite) {
+      if (context.payload.isStale()) return false; // a seek moved this partition: the rest is fetched again
+      if (!(await this.processChunk(entries.slice(start, start + this.maxEventsPerWrite), context))) return false;
+      // Keeps the group session alive through long batches (kafkajs sends one only when due).
+      if (!this.stopping) await context.payload.heartbeat();
+    }
+    return true;
+  }
+
   /** Writes one chunk until every message is settled. False when the batch stopped being ours. */
-  private async processChunk(chunk: KafkaMessage[], context: BatchContext): Promise<boolean> {
-    let pending: Entry[] = chunk.map((message) => ({ message, decoded: this.decode(message, context.batch), attempts: 0 }));
+  private async processChunk(chunk: Entry[], context: BatchContext): Promise<boolean> {
+    let pending: Entry[] = chunk;
     let round = 0;
     while (pending.length > 0) {
       const outcomes = await this.writeRound(pending);
@@ -354,24 +445,37 @@ export class Runner {
     return true;
   }
 
+  /** Counts settled events (one counter update per table/op/result, not per event) and their commit-to-sink latency. */
   private recordSettled(settled: Entry[], outcomes: MessageOutcome[]): void {
     const now = Date.now();
+    const counts = new Map<string, { labels: { table: string; op: string; result: EventResult }; count: number }>();
     settled.forEach((entry, index) => {
-      const outcome = outcomes[index]!;
-      const result = outcome.status === 'ok' ? 'ok' : 'dead_lettered';
-      if ('event' in entry.decoded) {
-        const event = entry.decoded.event;
-        this.metrics.events.inc({ table: event.table, op: event.op, result });
-        if (result === 'ok' && event.op !== 'tombstone') {
-          this.metrics.commitToSinkSeconds.observe({ table: event.table }, Math.max(0, now - event.source.commitTimeMs) / 1000);
-        }
-      } else {
-        this.metrics.events.inc({ table: 'unknown', op: 'unknown', result });
+      const result: EventResult = outcomes[index]!.status === 'ok' ? 'ok' : 'dead_lettered';
+      const event = 'event' in entry.decoded ? entry.decoded.event : null;
+      const table = event?.table ?? 'unknown';
+      const op = event?.op ?? 'unknown';
+      const key = `${table}\u0000${op}\u0000${result}`;
+      const counted = counts.get(key);
+      if (counted) counted.count++;
+      else counts.set(key, { labels: { table, op, result }, count: 1 });
+      if (event && result === 'ok' && event.op !== 'tombstone') {
+        this.latencyFor(table).observe(Math.max(0, now - event.source.commitTimeMs) / 1000);
       }
     });
+    for (const { labels, count } of counts.values()) this.metrics.events.inc(labels, count);
   }
 
-  /** Resolves and commits the offset after `offset`, only if the partition is still ours. */
+  /** The latency histogram's child for a table, looked up once (label hashing per event is costly). */
+  private latencyFor(table: string): { observe(seconds: number): void } {
+    let child = this.latencyByTable.get(table);
+    if (!child) {
+      child = this.metrics.commitToSinkSeconds.labels({ table });
+      this.latencyByTable.set(table, child);
+    }
+    return child;
+  }
+
+  /** Commits the offset after `offset`, only if the partition is still ours. */
   private async commit(offset: string, context: BatchContext): Promise<boolean> {
     const { payload, batch, log } = context;
     if (!this.owns(context)) {
@@ -379,8 +483,10 @@ export class Runner {
       return false;
     }
     const next = nextOffset(offset);
-    payload.resolveOffset(offset);
+    // Only the commit: the fetch position moved past the whole batch when it was queued.
     await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+    const lane = this.lanes.get(`${batch.topic}:${batch.partition}`);
+    if (lane) lane.resumeOffset = next;
     this.recordLag(batch, next);
     log.debug({ offset: next }, 'committed');
     return true;

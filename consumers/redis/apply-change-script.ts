@@ -160,28 +160,39 @@ export const APPLY_CHANGE_LUA = LUA_HELPERS + APPLY_CHANGE_BODY;
 
 /**
  * The script the sink calls: many events in ONE call (one command for Redis and the client
- * instead of one per event; the client-side cost per command was ~10 µs per event). No KEYS;
- * ARGV is, per event in order: the number of its args (n), its 4 keys, then its n args, exactly
- * as for APPLY_CHANGE_LUA. Each event is applied on its own, as the single-event script would:
- * an event that fails does not stop the others. An event refused by the script's checks (BADEVENT)
- * leaves no partial effect, since every check runs before the first write; an error Redis raises
- * mid-way (WRONGTYPE: a key of the wrong type) stops that event where it was, as it would stop
- * the single-event script (Redis has no rollback). Returns one string per event: "applied", "stale", or "!" followed
- * by the error (e.g. "!BADEVENT ...", "!WRONGTYPE ...", "!OOM ...").
+ * instead of one per event; the client-side cost per command was ~10 µs per event).
+ *
+ * Calling convention (no KEYS): ARGV[1] prefix, ARGV[2] delete marker TTL seconds, ARGV[3]
+ * recent_orders length, then per event (script-call.ts appendBatchArgs): op, lsn, field, view,
+ * id, row JSON, row TTL, view args A B C, n, then n TOAST pairs. From these the script rebuilds
+ * the single-event KEYS and ARGV above (keys as key-layout.ts lays them out) and applies the
+ * events in order, each on its own: an event that fails does not stop the others. An event
+ * refused by the checks (BADEVENT) leaves no partial effect, since every check runs before the
+ * first write; an error Redis raises mid-way (WRONGTYPE: a key of the wrong type) stops that event
+ * where it was, as it would stop the single-event script (Redis has no rollback). Returns one
+ * string per event: "applied", "stale", or "!" followed by the error (e.g. "!BADEVENT ...").
  */
 export const APPLY_CHANGES_LUA = LUA_HELPERS + 'local function apply_change(KEYS, ARGV)\n' + APPLY_CHANGE_BODY + String.raw`
 end
 
+local prefix, marker_ttl, recent_n = ARGV[1], ARGV[2], ARGV[3]
+local lsn_hash, truncated_hash = prefix .. 'cdc:lsn', prefix .. 'cdc:truncated'
 local results = {}
-local pos, last = 1, #ARGV
+local pos, last = 4, #ARGV
 while pos <= last do
-  local argc = tonumber(ARGV[pos])
-  if not argc or pos + 4 + argc > last then
+  local toast_n = tonumber(ARGV[pos + 10])
+  local next_pos = pos + 11 + 2 * (toast_n or 0)
+  if not toast_n or next_pos - 1 > last then
     return redis.error_reply('BADCALL malformed batch at ARGV[' .. pos .. ']')
   end
-  local keys = { ARGV[pos + 1], ARGV[pos + 2], ARGV[pos + 3], ARGV[pos + 4] }
-  local args = { unpack(ARGV, pos + 5, pos + 4 + argc) }
-  pos = pos + 5 + argc
+  local field = ARGV[pos + 2]
+  local keys = { prefix .. field, lsn_hash, prefix .. 'cdc:deleted:' .. field, truncated_hash }
+  local args = {
+    ARGV[pos], ARGV[pos + 1], field, prefix, ARGV[pos + 3], ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6],
+    marker_ttl, recent_n, ARGV[pos + 7], ARGV[pos + 8], ARGV[pos + 9], ARGV[pos + 10],
+  }
+  for i = pos + 11, next_pos - 1 do args[#args + 1] = ARGV[i] end
+  pos = next_pos
   local done, result = pcall(apply_change, keys, args)
   if done then
     results[#results + 1] = result

@@ -23,7 +23,7 @@ import { PermanentError, RetriableError } from '../core/errors.js';
 import { failed, ok, retry, type Sink, type WriteResult } from '../core/sink.js';
 import { APPLY_CHANGES_LUA } from './apply-change-script.js';
 import { type KeyLayout, keyLayout } from './key-layout.js';
-import { buildScriptCall, buildTruncateCall, type ScriptSettings } from './script-call.js';
+import { appendBatchArgs, batchHeader, buildTruncateCall, type ScriptSettings } from './script-call.js';
 import { TRUNCATE_LUA } from './truncate-script.js';
 
 export interface RedisSinkOptions {
@@ -123,13 +123,14 @@ export class RedisSink implements Sink {
     const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & { exec(): Promise<[Error | null, unknown][] | null> };
     /** Per pipelined command, the events it carries, in order. */
     const calls: number[][] = [];
-    let batchArgs: string[] = [];
+    const header = batchHeader(this.settings);
+    let batchArgs: string[] = [...header];
     let batchEvents: number[] = [];
     const flushBatch = () => {
       if (batchEvents.length === 0) return;
       pipeline.applyChanges(...batchArgs);
       calls.push(batchEvents);
-      batchArgs = [];
+      batchArgs = [...header];
       batchEvents = [];
     };
 
@@ -145,8 +146,7 @@ export class RedisSink implements Sink {
           pipeline.truncateTable(...call.keys, ...call.args);
           calls.push([index]);
         } else {
-          const call = buildScriptCall(event, this.settings);
-          batchArgs.push(String(call.args.length), ...call.keys, ...call.args);
+          appendBatchArgs(batchArgs, event, this.settings);
           batchEvents.push(index);
           if (batchEvents.length >= EVENTS_PER_CALL) flushBatch();
         }

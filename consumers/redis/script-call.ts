@@ -88,11 +88,24 @@ export function buildTruncateCall(event: TruncateEvent, settings: ScriptSettings
   };
 }
 
-export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings): ScriptCall {
-  const { keys } = settings;
+/** What varies per event in a script call; the rest comes from the settings. */
+interface EventParts {
+  readonly op: 'upsert' | 'delete';
+  readonly lsn: string;
+  readonly field: string;
+  readonly view: string;
+  readonly id: string;
+  readonly rowJson: string;
+  readonly rowTtl: string;
+  readonly viewArgs: [string, string, string];
+  /** Pairs: column name, fallback raw JSON ("" = none). */
+  readonly toast: string[];
+}
+
+function eventParts(event: RowChangeEvent, settings: ScriptSettings): EventParts {
   const lsn = checkedLsn(event.source.lsn);
-  const field = keys.field(event.table, event.key);
   const id = idSegment(event.key);
+  const field = `${entityOf(event.table)}:${id}`;
   const isDelete = event.op === 'delete';
 
   let rowJson = '';
@@ -105,28 +118,56 @@ export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings)
       toast.push(column, fallback === undefined ? '' : JSON.stringify(fallback));
     }
   }
-  const [a, b, c] = isDelete
-    ? viewArgs(event.table, null, event.before)
-    : viewArgs(event.table, event.after, event.before);
-
   return {
-    keys: [keys.row(event.table, event.key), keys.lsnHash, keys.deleteMarker(field), keys.truncatedHash],
+    op: isDelete ? 'delete' : 'upsert',
+    lsn,
+    field,
+    view: viewOf(event.table),
+    id,
+    rowJson,
+    rowTtl: String(settings.ttlSecondsByTable[event.table] ?? 0),
+    viewArgs: isDelete ? viewArgs(event.table, null, event.before) : viewArgs(event.table, event.after, event.before),
+    toast,
+  };
+}
+
+export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings): ScriptCall {
+  const { keys } = settings;
+  const parts = eventParts(event, settings);
+  return {
+    keys: [keys.prefix + parts.field, keys.lsnHash, keys.deleteMarker(parts.field), keys.truncatedHash],
     args: [
-      isDelete ? 'delete' : 'upsert',
-      lsn,
-      field,
+      parts.op,
+      parts.lsn,
+      parts.field,
       keys.prefix,
-      viewOf(event.table),
-      id,
-      rowJson,
-      String(settings.ttlSecondsByTable[event.table] ?? 0),
+      parts.view,
+      parts.id,
+      parts.rowJson,
+      parts.rowTtl,
       String(settings.deleteMarkerTtlSeconds),
       String(settings.recentOrdersLength),
-      a,
-      b,
-      c,
-      String(toast.length / 2),
-      ...toast,
+      ...parts.viewArgs,
+      String(parts.toast.length / 2),
+      ...parts.toast,
     ],
   };
+}
+
+/**
+ * The batch script's arguments for one call (see APPLY_CHANGES_LUA): the header, once per call.
+ * The script derives the keys and the constant arguments of buildScriptCall from it.
+ */
+export function batchHeader(settings: ScriptSettings): string[] {
+  return [settings.keys.prefix, String(settings.deleteMarkerTtlSeconds), String(settings.recentOrdersLength)];
+}
+
+/**
+ * Appends one event's arguments for the batch script: what buildScriptCall would pass, minus
+ * what the script derives from the header (keys, prefix, marker TTL, recent_orders length).
+ * Throws like buildScriptCall, before appending anything.
+ */
+export function appendBatchArgs(args: string[], event: RowChangeEvent, settings: ScriptSettings): void {
+  const p = eventParts(event, settings);
+  args.push(p.op, p.lsn, p.field, p.view, p.id, p.rowJson, p.rowTtl, p.viewArgs[0], p.viewArgs[1], p.viewArgs[2], String(p.toast.length / 2), ...p.toast);
 }
