@@ -131,6 +131,11 @@ function eventParts(event: RowChangeEvent, settings: ScriptSettings): EventParts
   };
 }
 
+/**
+ * The single-event form (APPLY_CHANGE_LUA's KEYS and ARGV). The sink sends the batch form
+ * (appendBatchArgs), which the batch script expands to exactly this; the unit tests pin the
+ * derivation here.
+ */
 export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings): ScriptCall {
   const { keys } = settings;
   const parts = eventParts(event, settings);

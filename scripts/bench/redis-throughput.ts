@@ -56,6 +56,18 @@ function newSink(prefix: string): RedisSink {
 
 const groups: string[] = [];
 
+/** Checks that every order reached Redis under `prefix`, then deletes the prefix. */
+async function verifyAndDrop(prefix: string, label: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const stored = await redis.zcard(`${prefix}orders:by_created_at`);
+    if (stored !== EVENTS) throw new Error(`${label}: ${stored} orders in Redis, expected ${EVENTS}`);
+    await deletePrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function consumerRound(round: number, kind: 'redis' | 'noop'): Promise<{ rate: number; joinMs: number }> {
   const prefix = `${RUN}:consumer${round}:`;
   const sink = new TimingSink(kind === 'redis' ? newSink(prefix) : noopSink, EVENTS);
@@ -85,14 +97,7 @@ async function consumerRound(round: number, kind: 'redis' | 'noop'): Promise<{ r
   const rate = EVENTS / ((doneAt - sink.firstWriteAt) / 1000);
   const joinMs = sink.firstWriteAt - startedAt;
   if (kind === 'noop') return { rate, joinMs };
-  const redis = new Redis(REDIS_URL);
-  try {
-    const stored = await redis.zcard(`${prefix}orders:by_created_at`);
-    if (stored !== EVENTS) throw new Error(`consumer round ${round}: ${stored} orders in Redis, expected ${EVENTS}`);
-    await deletePrefix(redis, prefix);
-  } finally {
-    redis.disconnect();
-  }
+  await verifyAndDrop(prefix, `consumer round ${round}`);
   return { rate, joinMs };
 }
 
@@ -111,14 +116,7 @@ async function rawRound(round: number, events: ChangeEvent[]): Promise<number> {
   }));
   const elapsed = performance.now() - startedAt;
   await sink.close();
-  const redis = new Redis(REDIS_URL);
-  try {
-    const stored = await redis.zcard(`${prefix}orders:by_created_at`);
-    if (stored !== EVENTS) throw new Error(`raw round ${round}: ${stored} orders in Redis, expected ${EVENTS}`);
-    await deletePrefix(redis, prefix);
-  } finally {
-    redis.disconnect();
-  }
+  await verifyAndDrop(prefix, `raw round ${round}`);
   return EVENTS / (elapsed / 1000);
 }
 
