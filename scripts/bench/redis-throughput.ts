@@ -19,8 +19,8 @@
  * of BENCH_ROUNDS rounds and their ratio are printed (target: consumer >= 0.8 x raw). A warm-up
  * round (BENCH_WARMUP_ROUNDS, default 1) runs first and is printed but not counted: without it
  * the first run alone pays for the JIT and for Redis growing its memory (measured: the first
- * consumer run cost Redis 43-46 us/event, later runs 34-38). Everything the bench creates (topic, groups, DLQ topic, keys)
- * is removed at the end.
+ * consumer run cost Redis 43-46 us/event, later runs 34-38). Everything the bench creates
+ * (topic, groups, DLQ topic, keys) is removed at the end.
  *
  * BENCH_ISOLATE_ENGINE=1 gives the engine a CPU of its own and everything else the others (native
  * stack only; see cpu-isolation.ts): the deployment shape, where the engine has its own host.
@@ -160,18 +160,16 @@ async function main(): Promise<void> {
     const filled = await prefillTopic({ brokers: BROKERS, topic: TOPIC, events: EVENTS, partitions: PARTITIONS });
     log(`pre-filled ${TOPIC} with ${filled.events} order events (${(filled.bytes / filled.events / 1000).toFixed(1)} kB each) in ${filled.seconds.toFixed(1)} s`);
 
-    // Round 0 warms up what the first measured run would otherwise pay for alone: the JIT, and
-    // Redis growing its memory for 100k rows (later runs reuse what the previous prefix freed).
+    // Rounds below 1 are the warm-up (see the header).
     for (let round = 1 - WARMUP_ROUNDS; round <= ROUNDS; round++) {
       const measured = round >= 1;
       // Alternate which of consumer and raw runs first, so neither always gets the warmer engine.
       const rawFirst = round % 2 === 0;
+      // The decoded events live only inside this call: never in the heap of the consumer runs.
       const runRaw = async () => {
         groups.push(`${RUN}-decode-${round}`);
-        let events: ChangeEvent[] | null = await decodeTopics(kafka, { groupId: `${RUN}-decode-${round}`, topics: [TOPIC], count: EVENTS });
-        const run = await withCpu(() => rawRound(round, events!));
-        events = null; // not in the heap of the next runs
-        return run;
+        const events = await decodeTopics(kafka, { groupId: `${RUN}-decode-${round}`, topics: [TOPIC], count: EVENTS });
+        return withCpu(() => rawRound(round, events));
       };
       const rawBefore = rawFirst ? await runRaw() : null;
       const consumerRun = await withCpu(() => consumerRound(round, 'redis'));
