@@ -39,9 +39,20 @@ ensure_env_file() { # .env for the consumers (and for compose's variables); neve
     if [[ $mode == native ]]; then
       # The native MongoDB-wire server (mongo-java-server) has no authentication.
       sed -i 's#^MONGODB_URL=.*#MONGODB_URL=mongodb://127.0.0.1:27017#' .env
+      shift_env_ports
     fi
     echo "created .env from .env.example ($mode stack)"
   fi
+}
+
+# CDC_PORT_OFFSET=N (native stack only) moves every engine N ports up, so a second checkout can
+# run its own stack beside the first: the addresses in .env follow.
+shift_env_ports() {
+  local offset=${CDC_PORT_OFFSET:-0} port
+  ((offset > 0)) || return 0
+  for port in 5432 9092 8083 9200 6379 27017; do
+    sed -i -E "s#^((POSTGRES|KAFKA|ELASTICSEARCH|REDIS|MONGODB)_[A-Z_]+=(.*[:@/])?127\.0\.0\.1):$port\b#\1:$((port + offset))#" .env
+  done
 }
 
 install_node_deps() {

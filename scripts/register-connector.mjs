@@ -4,11 +4,13 @@
  * source of truth for both the Docker and the native stack — and waits until it and its task run.
  *
  *   node scripts/register-connector.mjs [--connect http://127.0.0.1:8083] [--database-host 127.0.0.1]
- *                                       [--config debezium/connector-config.json] [--wait-seconds 120]
+ *                                       [--database-port 5432] [--config debezium/connector-config.json]
+ *                                       [--wait-seconds 120]
  *
  * Idempotent: it PUTs /connectors/<name>/config, which creates or updates. `--database-host`
- * rewrites only `database.hostname` (the native stack's PostgreSQL is on loopback, the Docker
- * stack's is the compose service `postgres`); nothing else in the file is changed.
+ * and `--database-port` rewrite only `database.hostname` / `database.port` (the native stack's
+ * PostgreSQL is on loopback, possibly on a shifted port; the Docker stack's is the compose service
+ * `postgres`); nothing else in the file is changed.
  * Exits 1 with Connect's own error (and the task's stack trace) if the connector fails.
  * Plain Node (no dependencies), so it runs before `npm install`.
  */
@@ -22,6 +24,7 @@ const { values: args } = parseArgs({
   options: {
     connect: { type: 'string', default: process.env.KAFKA_CONNECT_URL ?? 'http://127.0.0.1:8083' },
     'database-host': { type: 'string' },
+    'database-port': { type: 'string' },
     config: { type: 'string', default: resolve(root, 'debezium/connector-config.json') },
     'wait-seconds': { type: 'string', default: '120' },
   },
@@ -35,6 +38,7 @@ if (!name || typeof config !== 'object') {
   process.exit(1);
 }
 if (args['database-host']) config['database.hostname'] = args['database-host'];
+if (args['database-port']) config['database.port'] = args['database-port'];
 
 const base = args.connect.replace(/\/$/, '');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@
 #   scripts/native/kafka-cli.sh console-consumer --topic ecommerce.public.orders --from-beginning --max-messages 5
 #   scripts/native/kafka-cli.sh consumer-groups --describe --group cdc-redis
 #
-# --bootstrap-server 127.0.0.1:9092 is added unless you pass one.
+# --bootstrap-server <the stack's broker, 127.0.0.1:9092 by default> is added unless you pass one.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STACK=${CDC_STACK_DIR:-$ROOT/.stack}
@@ -19,7 +19,9 @@ case $tool in
   consumer-groups) main=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
   *) echo "usage: $0 topics|console-consumer|consumer-groups [kafka tool options]" >&2; exit 2 ;;
 esac
-[[ " $* " == *" --bootstrap-server "* ]] || set -- --bootstrap-server 127.0.0.1:9092 "$@"
+BROKER=127.0.0.1:9092
+[[ -f $STACK/env ]] && BROKER=$(sed -n 's/^KAFKA_BROKERS=//p' "$STACK/env")
+[[ " $* " == *" --bootstrap-server "* ]] || set -- --bootstrap-server "$BROKER" "$@"
 
 cat >"${TMPDIR:-/tmp}/cdc-kafka-cli-log4j.properties" <<'LOG'
 log4j.rootLogger=WARN, stderr

@@ -17,6 +17,10 @@
 #   mongo-java-server (Maven)     127.0.0.1:27017  H2 backend (persistent), no auth
 #   Kafka Connect + Debezium      127.0.0.1:8083   connector from debezium/connector-config.json
 #
+# Ports: the compose ports above. CDC_PORT_OFFSET=N (at the first `up`; remembered in
+# .stack/port-offset) adds N to every port, so a second checkout can run a private stack beside the
+# first one (its .stack/env and .env then carry the shifted addresses).
+#
 # Everything lives in one git-ignored folder, .stack/ (override with CDC_STACK_DIR):
 #   lib/ opt/ plugins/ dl/   engines (cached; Maven's own cache is ~/.m2)
 #   data/<engine>/           data
@@ -39,7 +43,13 @@ JAVA_HOME_17=${JAVA_HOME_17:-}
 ALL_ENGINES=(postgres redis kafka elasticsearch mongodb connect)
 STACK_USER=cdcstack
 
-declare -A PORT=([postgres]=5432 [redis]=6379 [kafka]=9092 [elasticsearch]=9200 [mongodb]=27017 [connect]=8083)
+if [[ -z ${CDC_PORT_OFFSET:-} && -f $STACK/port-offset ]]; then CDC_PORT_OFFSET=$(cat "$STACK/port-offset"); fi
+PORT_OFFSET=${CDC_PORT_OFFSET:-0}
+[[ $PORT_OFFSET =~ ^[0-9]+$ ]] || { echo "[native] ERROR: CDC_PORT_OFFSET must be a non-negative integer" >&2; exit 1; }
+port() { echo $(($1 + PORT_OFFSET)); }
+declare -A PORT=([postgres]=$(port 5432) [redis]=$(port 6379) [kafka]=$(port 9092) [elasticsearch]=$(port 9200) [mongodb]=$(port 27017) [connect]=$(port 8083))
+KAFKA_CONTROLLER_PORT=$(port 9093)
+ES_TRANSPORT_PORT=$(port 9300)
 
 say() { printf '[native] %s\n' "$*"; }
 die() { printf '[native] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -83,9 +93,9 @@ check_prerequisites() {
   command -v curl >/dev/null || apt_install curl
   command -v node >/dev/null || die "Node.js 20+ is required (https://nodejs.org or Debian's nodejs)."
   # Debian's redis-server package starts a system instance on 6379: ours must own that port.
-  if [[ $EUID -eq 0 ]] && pgrep -f 'redis-server .*:6379' >/dev/null && [[ ! -f $STACK/run/redis.pid ]]; then
-    say "stopping the system redis-server that Debian started on 6379 (the stack runs its own)"
-    (service redis-server stop || pkill -f 'redis-server .*:6379') >/dev/null 2>&1 || true
+  if [[ $EUID -eq 0 ]] && pgrep -f "redis-server .*:${PORT[redis]}" >/dev/null && [[ ! -f $STACK/run/redis.pid ]]; then
+    say "stopping the system redis-server that Debian started on ${PORT[redis]} (the stack runs its own)"
+    (service redis-server stop || pkill -f "redis-server .*:${PORT[redis]}") >/dev/null 2>&1 || true
   fi
   # Likewise Debian's own PostgreSQL cluster ("15 main") if a package install started it on 5432.
   if [[ $EUID -eq 0 ]] && command -v pg_lsclusters >/dev/null && [[ ! -f $STACK/run/postgres.pid ]]; then
@@ -110,6 +120,7 @@ as_stack_user() {
 
 prepare_dirs() {
   mkdir -p "$STACK"/{lib,opt,plugins,dl,data,log,run,conf}
+  echo "$PORT_OFFSET" >"$STACK/port-offset"
   if [[ $EUID -eq 0 ]]; then
     id "$STACK_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$STACK_USER"
     # The engines' user must be able to reach .stack/ through every parent folder (a fresh clone
@@ -241,8 +252,8 @@ start_kafka() {
   cat >"$conf" <<EOF
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@127.0.0.1:9093
-listeners=PLAINTEXT://127.0.0.1:${PORT[kafka]},CONTROLLER://127.0.0.1:9093
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:${PORT[kafka]},CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
 advertised.listeners=PLAINTEXT://127.0.0.1:${PORT[kafka]}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
@@ -295,7 +306,7 @@ path.data: $data
 path.logs: $STACK/log/elasticsearch
 network.host: 127.0.0.1
 http.port: ${PORT[elasticsearch]}
-transport.port: 9300
+transport.port: $ES_TRANSPORT_PORT
 discovery.type: single-node
 # The integ-test-zip ships x-pack security, which would otherwise auto-configure TLS and passwords:
 # the Docker stack runs with security off too.
@@ -377,7 +388,7 @@ stop_engine() {
 # --- connector and env file ------------------------------------------------------------------------
 
 register_connector() {
-  node "$ROOT/scripts/register-connector.mjs" --connect "http://127.0.0.1:${PORT[connect]}" --database-host 127.0.0.1
+  node "$ROOT/scripts/register-connector.mjs" --connect "http://127.0.0.1:${PORT[connect]}" --database-host 127.0.0.1 --database-port "${PORT[postgres]}"
 }
 
 write_env_file() {
