@@ -27,6 +27,13 @@ export interface SourcePosition {
    * with `compareLsn`, never as plain strings.
    */
   readonly lsn: string;
+  /**
+   * The order of this row version among all versions of the same row, as a decimal string:
+   * compare with `compareLsn`. Every sink guards its writes by THIS, not by `lsn` (see
+   * `rowVersion`): streamed changes are ordered by LSN, and every snapshot row sorts below every
+   * streamed change.
+   */
+  readonly version: string;
   /** PostgreSQL transaction id, when Debezium reports one. */
   readonly txId: number | null;
   /** Source commit time in epoch milliseconds (Debezium `source.ts_ms`). */
@@ -86,4 +93,27 @@ export function compareLsn(a: string, b: string): number {
   const x = BigInt(a);
   const y = BigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** 2^64: added to a streamed change's LSN (an unsigned 64-bit number) so that it sorts above every snapshot row. */
+export const STREAMED_VERSION_BASE = 1n << 64n;
+
+/**
+ * The version a sink stores and compares for a change at `lsn` (decimal digits), as decimal digits.
+ *
+ * Why not the LSN alone: a snapshot row carries the snapshot's LSN, but a transaction that was
+ * open across the snapshot's consistent point and committed after it is streamed with change LSNs
+ * BELOW that point, although it is newer than what the snapshot read. Every streamed change
+ * follows the snapshot of its table, so streamed versions are `2^64 + lsn` and snapshot versions
+ * are `lsn`. Among streamed changes of one row, LSN order is commit order (row locks serialise
+ * writers); among snapshot rows (a re-snapshot), the later snapshot wins.
+ *
+ * Versions reach 2^65: compare them with `compareLsn` (BigInt), never as numbers. A sink whose
+ * engine needs a smaller number (Elasticsearch's external version is a signed 64-bit long) maps
+ * it itself and says how.
+ */
+export function rowVersion(lsn: string, snapshot: boolean): string {
+  const value = BigInt(lsn);
+  if (value < 0n) throw new RangeError(`LSN ${lsn} is negative`);
+  return (snapshot ? value : STREAMED_VERSION_BASE + value).toString();
 }

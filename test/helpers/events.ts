@@ -3,7 +3,7 @@
  * produces for real Debezium messages (see consumers/core/change-event.ts), so a sink test can
  * state "this event, with this LSN" without going through Kafka.
  */
-import type { ChangeEvent, Row, RowChangeEvent, TombstoneEvent } from '../../consumers/core/change-event.js';
+import { rowVersion, type ChangeEvent, type Row, type RowChangeEvent, type TombstoneEvent } from '../../consumers/core/change-event.js';
 
 let offsetCounter = 0;
 
@@ -20,6 +20,15 @@ export interface EventSpec {
   partition?: number;
 }
 
+/** The decoder's row version; a malformed LSN (tests of the sinks' own checks) is kept as the version too. */
+function versionFor(lsn: string, snapshot: boolean): string {
+  try {
+    return rowVersion(lsn, snapshot);
+  } catch {
+    return lsn;
+  }
+}
+
 export function changeEvent(spec: EventSpec): RowChangeEvent {
   return {
     op: spec.op,
@@ -29,7 +38,7 @@ export function changeEvent(spec: EventSpec): RowChangeEvent {
     before: spec.before ?? null,
     after: spec.after ?? null,
     unavailableColumns: spec.unavailableColumns ?? [],
-    source: { lsn: String(spec.lsn), txId: null, commitTimeMs: Date.now(), snapshot: spec.op === 'read' },
+    source: { lsn: String(spec.lsn), version: versionFor(String(spec.lsn), spec.op === 'read'), txId: null, commitTimeMs: Date.now(), snapshot: spec.op === 'read' },
     kafka: {
       topic: spec.topic ?? `ecommerce.public.${spec.table}`,
       partition: spec.partition ?? 0,

@@ -9,7 +9,7 @@
  */
 import { Client, errors } from '@elastic/elasticsearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Row, TruncateEvent } from '../../consumers/core/change-event.js';
+import { rowVersion, type Row, type TruncateEvent } from '../../consumers/core/change-event.js';
 import { PermanentError } from '../../consumers/core/errors.js';
 import { createLogger } from '../../consumers/core/logger.js';
 import type { Sink, WriteResult } from '../../consumers/core/sink.js';
@@ -270,7 +270,7 @@ describe.runIf(requireEngines('elasticsearch'))('ElasticsearchSink (real Elastic
     await sink.write([create('orders', { id: 9 }, orderRow(9), 500)]); // written after the truncate in LSN order (replay)
     const truncate: TruncateEvent = {
       op: 'truncate', table: 'orders', schema: 'public', key: {},
-      source: { lsn: '300', txId: 1, commitTimeMs: Date.now(), snapshot: false },
+      source: { lsn: '300', version: rowVersion('300', false), txId: 1, commitTimeMs: Date.now(), snapshot: false },
       kafka: { topic: 'ecommerce.public.orders', partition: 0, offset: '99' },
     };
     expect(statuses(await sink.write([create('products', { id: 1 }, productRow(1), 290), truncate, create('orders', { id: 7 }, orderRow(7), 310)]))).toEqual(['ok', 'ok', 'ok']);

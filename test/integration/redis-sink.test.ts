@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Row, TruncateEvent } from '../../consumers/core/change-event.js';
+import { rowVersion, type Row, type TruncateEvent } from '../../consumers/core/change-event.js';
 import type { Sink } from '../../consumers/core/sink.js';
 import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
 import { EVENTS_PER_CALL, RedisSink, type RedisSinkOptions } from '../../consumers/redis/redis-sink.js';
@@ -208,7 +208,7 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
   function truncate(table: string, lsn: number): TruncateEvent {
     return {
       op: 'truncate', table, schema: 'public', key: {},
-      source: { lsn: String(lsn), txId: null, commitTimeMs: Date.now(), snapshot: false },
+      source: { lsn: String(lsn), version: rowVersion(String(lsn), false), txId: null, commitTimeMs: Date.now(), snapshot: false },
       kafka: { topic: `ecommerce.public.${table}`, partition: 0, offset: '0' },
     };
   }
@@ -259,7 +259,7 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     const results = await sink.write([
       create('orders', { id: 1 }, orderAt(1, 1, { created_at: 'yesterday' }), 800),
       create('orders', { id: { nested: true } }, orderAt(1, 1), 801),
-      { ...create('orders', { id: 2 }, orderAt(2, 2), 1), source: { lsn: '0x1F', txId: null, commitTimeMs: 0, snapshot: false } },
+      { ...create('orders', { id: 2 }, orderAt(2, 2), 1), source: { lsn: '0x1F', version: '0x1F', txId: null, commitTimeMs: 0, snapshot: false } },
       create('orders', { id: 3 }, orderAt(3, 3), 803),
     ]);
     expect(results.map((r) => r.status)).toEqual(['failed', 'failed', 'failed', 'ok']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ChangeEvent, Row, TruncateEvent } from '../../consumers/core/change-event.js';
+import { rowVersion, type ChangeEvent, type Row, type TruncateEvent } from '../../consumers/core/change-event.js';
 import { resolveCatalog } from '../../consumers/elasticsearch/index-catalog.js';
 import { planWrites, type DocumentWrite, type Step } from '../../consumers/elasticsearch/write-plan.js';
 import { changeEvent, create, remove, tombstone, update } from '../helpers/events.js';
@@ -131,7 +131,7 @@ describe('planWrites', () => {
       table: 'orders',
       schema: 'public',
       key: {},
-      source: { lsn: '900', txId: 5, commitTimeMs: 0, snapshot: false },
+      source: { lsn: '900', version: rowVersion('900', false), txId: 5, commitTimeMs: 0, snapshot: false },
       kafka: { topic: 'ecommerce.public.orders', partition: 0, offset: '1' },
     };
     const events: ChangeEvent[] = [create('orders', { id: 1 }, { id: 1 }, 800), truncate];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Row } from '../../consumers/core/change-event.js';
+import { rowVersion, type Row } from '../../consumers/core/change-event.js';
 import { PermanentError } from '../../consumers/core/errors.js';
 import { keyLayout } from '../../consumers/redis/key-layout.js';
 import { buildScriptCall, buildTruncateCall, epochMillis, type ScriptSettings } from '../../consumers/redis/script-call.js';
@@ -87,7 +87,7 @@ describe('buildTruncateCall', () => {
   it('names the table\'s entity and view', () => {
     const call = buildTruncateCall({
       op: 'truncate', table: 'orders', schema: 'public', key: {},
-      source: { lsn: '500', txId: 7, commitTimeMs: 0, snapshot: false },
+      source: { lsn: '500', version: rowVersion('500', false), txId: 7, commitTimeMs: 0, snapshot: false },
       kafka: { topic: 'ecommerce.public.orders', partition: 1, offset: '9' },
     }, settings);
     expect(call.keys).toEqual(['p:cdc:lsn', 'p:cdc:truncated']);

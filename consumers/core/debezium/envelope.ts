@@ -5,11 +5,12 @@
  * - op m (a logical decoding message from pg_logical_emit_message) carries no row and belongs on
  *   the connector's `<prefix>.message` topic, never on a table topic: it is rejected with an
  *   Error, so a stray one is dead-lettered rather than silently dropped.
- * - Position: `source.lsn` as exact digits, `source.txId`, `source.ts_ms` (commit time), and
- *   `source.snapshot` ("true", "first", "last", "incremental", ... -> true; "false"/absent -> false).
+ * - Position: `source.lsn` as exact digits, `source.txId`, `source.ts_ms` (commit time),
+ *   `source.snapshot` ("true", "first", "last", "incremental", ... -> true; "false"/absent -> false),
+ *   and the row version derived from LSN and snapshot flag (see rowVersion in change-event.ts).
  * Throws plain Errors; decode.ts adds the Kafka position.
  */
-import type { KafkaPosition, Row, RowChangeEvent, SourcePosition, TruncateEvent } from '../change-event.js';
+import { rowVersion, type KafkaPosition, type Row, type RowChangeEvent, type SourcePosition, type TruncateEvent } from '../change-event.js';
 import { isLosslessNumber, type LosslessJson } from '../json.js';
 import { fieldSchema, isJsonObject, type ConnectSchema, type JsonObject } from './connect-schema.js';
 import { convertRow } from './convert-value.js';
@@ -69,11 +70,13 @@ function sourcePosition(source: JsonObject): SourcePosition {
   if (txId === undefined) throw new Error('source.txId is not a number');
   const tsMs = numberOf(source.ts_ms);
   if (tsMs === undefined) throw new Error('source.ts_ms is missing or not a number');
+  const snapshot = isSnapshot(source.snapshot ?? null);
   return {
     lsn,
+    version: rowVersion(lsn, snapshot),
     txId,
     commitTimeMs: tsMs,
-    snapshot: isSnapshot(source.snapshot ?? null),
+    snapshot,
   };
 }
 
