@@ -233,10 +233,10 @@ EOF
   fi
   as_stack_user "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/postgres.log" -w -t 60 start >/dev/null
   head -1 "$data/postmaster.pid" >"$STACK/run/postgres.pid"
-  if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname='ecommerce'" postgres | grep -q 1; then
+  if ! PGPASSWORD=postgres psql -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres -tAc "select 1 from pg_database where datname='ecommerce'" postgres | grep -q 1; then
     say "postgres: creating database ecommerce and loading postgres/init.sql"
-    PGPASSWORD=postgres psql -q -h 127.0.0.1 -U postgres -c 'CREATE DATABASE ecommerce' postgres
-    PGPASSWORD=postgres psql -q -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -f "$ROOT/postgres/init.sql" ecommerce >/dev/null
+    PGPASSWORD=postgres psql -q -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres -c 'CREATE DATABASE ecommerce' postgres
+    PGPASSWORD=postgres psql -q -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres -v ON_ERROR_STOP=1 -f "$ROOT/postgres/init.sql" ecommerce >/dev/null
   fi
 }
 
