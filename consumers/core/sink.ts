@@ -3,14 +3,15 @@ import type { ChangeEvent } from './change-event.js';
 /**
  * What a sink says about one event it was given.
  * - `ok`: the sink now holds the effect of this event (or deliberately ignores it, e.g. a
- *   tombstone, or a stale event whose LSN is older than what the sink holds).
+ *   tombstone). A sink that refused the event because it already holds a newer version of the
+ *   row (by `source.version`) answers `stale` (an `ok` with `stale: true`), so refusals are counted.
  * - `retry`: a transient problem (engine down, 429, timeout). The runner backs off and hands the
  *   same event (and everything after it in the partition) to the sink again; it is never skipped.
  * - `failed`: this event can never be written (bad data, mapping error). The runner publishes the
  *   original Kafka message to the dead-letter topic and moves on.
  */
 export type WriteResult =
-  | { readonly status: 'ok' }
+  | { readonly status: 'ok'; readonly stale?: true }
   | { readonly status: 'retry'; readonly error: Error }
   | { readonly status: 'failed'; readonly error: Error };
 
@@ -35,5 +36,7 @@ export interface Sink {
 }
 
 export const ok: WriteResult = Object.freeze({ status: 'ok' });
+/** Settled without effect: the sink already holds a newer version of the row (or table). */
+export const stale: WriteResult = Object.freeze({ status: 'ok', stale: true });
 export const retry = (error: Error): WriteResult => ({ status: 'retry', error });
 export const failed = (error: Error): WriteResult => ({ status: 'failed', error });
