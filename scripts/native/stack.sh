@@ -14,7 +14,8 @@
 #   Redis (Debian)                127.0.0.1:6379   append-only file on
 #   Kafka 3.9.1 KRaft (Maven)     127.0.0.1:9092
 #   Elasticsearch 8.19 (Maven)    127.0.0.1:9200   integ-test-zip distribution, unprivileged user
-#   mongo-java-server (Maven)     127.0.0.1:27017  H2 backend (persistent), no auth
+#   mongo-java-server (Maven)     127.0.0.1:27017  H2 backend (persistent), reports MongoDB 6.0 / wire 17,
+#                                                  SCRAM-SHA-256 user admin/admin123, login optional
 #   Kafka Connect + Debezium      127.0.0.1:8083   connector from debezium/connector-config.json
 #
 # Ports: the compose ports above. CDC_PORT_OFFSET=N (at the first `up`; remembered in
@@ -324,7 +325,10 @@ EOF
 
 start_mongodb() {
   mkdir -p "$STACK/data/mongodb"; [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$STACK/data/mongodb"
-  spawn mongodb "$JAVA17/bin/java" -Xmx512m -cp "$STACK/lib/mongodb/*" \
+  # The root account of docker-compose.yml's MongoDB, so `mongosh -u admin -p admin123` works on both
+  # stacks; MONGO_REQUIRE_AUTH=true refuses commands before login (see MongoWireServer.java).
+  spawn mongodb env MONGO_ROOT_USERNAME="${MONGO_ROOT_USERNAME:-admin}" MONGO_ROOT_PASSWORD="${MONGO_ROOT_PASSWORD:-admin123}" \
+    MONGO_REQUIRE_AUTH="${MONGO_REQUIRE_AUTH:-false}" "$JAVA17/bin/java" -Xmx${MONGODB_HEAP:-1g} -cp "$STACK/lib/mongodb/*" \
     "$ROOT/scripts/native/MongoWireServer.java" "$STACK/data/mongodb/warehouse.mv" 127.0.0.1 "${PORT[mongodb]}"
   wait_for "mongodb" 60 port_open "${PORT[mongodb]}"
 }
