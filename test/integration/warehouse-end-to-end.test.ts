@@ -8,12 +8,13 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Decimal128, MongoClient, type Db, type Document } from 'mongodb';
+import { Decimal128, Long, MongoClient, type Db, type Document } from 'mongodb';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEvent } from '../../consumers/core/change-event.js';
 import { createLogger } from '../../consumers/core/logger.js';
+import { Runner } from '../../consumers/core/runner.js';
 import type { Sink, WriteResult } from '../../consumers/core/sink.js';
 import { TABLE_CATALOG } from '../../consumers/warehouse/table-catalog.js';
 import { rowAsOf, rowHistory, tableAsOf } from '../../consumers/warehouse/time-travel.js';
@@ -23,6 +24,7 @@ import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
 import { deleteGroupsAndTopics } from '../helpers/kafka-admin.js';
 import { startPipeline as startRunner, waitForConnector, waitUntilCaughtUp, type Pipeline } from '../helpers/pipeline.js';
 import { ShopRows } from '../helpers/shop-rows.js';
+import { captureTable } from '../helpers/warehouse-temporary-connector.js';
 
 const run = promisify(execFile);
 
@@ -180,6 +182,44 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'mongodb'))('Wareh
       await pipeline.stop();
     }
   });
+
+  it('keeps int8 over its whole range and wide NUMERIC exactly, through a real connector on a scratch table', async () => {
+    // The shop schema has no int8 column: a scratch table under a temporary connector (the project's config).
+    const table = `wh_types_${runId}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+    await db.query(`CREATE TABLE ${table} (id integer PRIMARY KEY, big bigint, amount numeric(32,6), at timestamptz)`);
+    await db.query(`ALTER TABLE ${table} REPLICA IDENTITY FULL`);
+    await db.query(`INSERT INTO ${table} VALUES (1, 9223372036854775807, 12345678901234567890.123456, '2026-11-24T10:00:00.123456Z')`);
+    const connector = await captureTable(db, kafka, runId, table);
+    const database = `${runId}-types`.replace(/[^A-Za-z0-9_-]/g, '_');
+    databases.push(database);
+    const catalog = { ...TABLE_CATALOG, [table]: { primaryKey: ['id'], columns: { big: 'int8', amount: 'decimal', at: 'timestamp' } } } as const;
+    const sink = new WarehouseSink({ config: { url: engines().mongodb, database, requestTimeoutMs: 5_000, startupWaitMs: 30_000 }, logger, catalog });
+    const groupId = `${runId}-types`;
+    groups.push(groupId);
+    await sink.start();
+    const runner = new Runner({ consumerName: 'warehouse', brokers: engines().kafka.split(','), groupId, topics: [connector.topic], fromBeginning: true, deadLetterTopic, sink, logger, retry: { initialMs: 100, maxMs: 2_000 } });
+    await runner.start();
+    try {
+      await db.query(`INSERT INTO ${table} VALUES (2, -9223372036854775808, 0.000001, '1999-12-31T23:59:59.999999Z')`);
+      await db.query(`UPDATE ${table} SET big = 9007199254740993, amount = amount + 0.000001 WHERE id = 1`);
+      const read = async (id: number) => mongo.db(database).collection(table).findOne({ _id: id as never }, { promoteLongs: false });
+      await expect.poll(async () => (await read(1))?._cdc?.version_number, { timeout: 60_000 }).toBe(2);
+      await expect.poll(async () => (await read(2)) !== null, { timeout: 30_000 }).toBe(true);
+      const [one, two] = [(await read(1))!, (await read(2))!];
+      expect([(one.big as Long).toBigInt(), one.amount.toString()]).toEqual([9007199254740993n, '12345678901234567890.123457']);
+      expect([(two.big as Long).toBigInt(), two.amount.toString(), two._exact.at]).toEqual([-9223372036854775808n, '0.000001', '1999-12-31T23:59:59.999999Z']);
+      const [snapshot, change] = await mongo.db(database).collection('change_log').find({ table, 'key.id': 1 }, { promoteLongs: false }).sort({ version: 1 }).toArray();
+      expect(snapshot!.op).toBe('read');
+      expect((snapshot!.after.big as Long).toBigInt()).toBe(9223372036854775807n);
+      expect((change!.before.big as Long).toBigInt()).toBe(9223372036854775807n);
+      expect(change!.changed_fields).toEqual(['big', 'amount']);
+      expect((await rowAsOf(mongo.db(database), table, 1, change!.commit_time_us, catalog)).row).toEqual({ id: 1, big: '9007199254740993', amount: '12345678901234567890.123457', at: '2026-11-24T10:00:00.123456Z' });
+    } finally {
+      await runner.stop();
+      await sink.close();
+      await connector.drop();
+    }
+  }, 240_000);
 
   it('a replay of every topic from offset 0 leaves current state and change_log identical, every event refused as stale', async () => {
     const database = `${runId}-replay`.replace(/[^A-Za-z0-9_-]/g, '_');
