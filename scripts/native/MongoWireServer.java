@@ -15,10 +15,21 @@ import javax.crypto.SecretKeyFactory;
 import javax.crypto.spec.PBEKeySpec;
 import javax.crypto.spec.SecretKeySpec;
 
+import org.h2.mvstore.MVMap;
+import org.h2.mvstore.MVStore;
+
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.Utils;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.BinData;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.exception.MongoServerError;
@@ -35,6 +46,10 @@ import io.netty.channel.Channel;
  * - It reports MongoDB 6.0.0, wire version 17 (mongo-java-server says 5.0 / wire 8, which mongosh
  *   2.x refuses: "requires at least 9"), and answers `hello` as well as the legacy `isMaster`.
  *   The wire commands the warehouse uses exist in real MongoDB 6 and 7 alike.
+ * - A query that names `_id` by equality (or `$in`) next to other conditions is answered through
+ *   the `_id` index, then matched in full, as MongoDB's planner does. mongo-java-server uses an
+ *   index only when the query's fields are exactly the index's, so a guarded write such as
+ *   `{_id: 42, '_cdc.version': v}` scanned the whole collection (82 upserts/s at 20k documents).
  * - SCRAM-SHA-256 login (`saslStart` / `saslContinue`, RFC 5802/7677, as MongoDB does it) for one
  *   root user, so `mongosh -u admin -p admin123` works as against the Docker stack's MongoDB 7.
  *   Login is OPTIONAL by default (the native URL, mongodb://127.0.0.1:27017, has no credentials);
@@ -105,9 +120,23 @@ public final class MongoWireServer {
         private final Set<Channel> authenticated = ConcurrentHashMap.newKeySet();
 
         WarehouseBackend(String fileName, ScramSha256User user, boolean requireAuth) {
-            super(fileName);
+            super(openStore(fileName));
             this.user = user;
             this.requireAuth = requireAuth;
+        }
+
+        /** The server's one MVStore, kept where IdFirstDatabase can reach it while super constructors run. */
+        static MVStore store;
+
+        private static MVStore openStore(String fileName) {
+            store = MVStore.open(fileName);
+            return store;
+        }
+
+        @Override
+        protected MongoDatabase openOrCreateDatabase(String databaseName) {
+            // Called from H2Backend's constructor too (for the databases already on disk): use no field of ours here.
+            return new IdFirstDatabase(databaseName, getMvStore(), getCursorRegistry());
         }
 
         @Override
@@ -212,6 +241,52 @@ public final class MongoWireServer {
         private static Document ok(Document response) {
             Utils.markOkay(response);
             return response;
+        }
+    }
+
+    /** H2Database whose collections answer `_id` queries through the `_id` index (see IdFirstCollection). */
+    static final class IdFirstDatabase extends H2Database {
+        IdFirstDatabase(String databaseName, MVStore mvStore, CursorRegistry cursorRegistry) {
+            super(databaseName, mvStore, cursorRegistry);
+        }
+
+        @Override
+        protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
+            // The same maps H2Database opens (names from mongo-java-server 1.47), in our collection class.
+            MVStore mvStore = WarehouseBackend.store;
+            String fullCollectionName = getFullCollectionNamespace(collectionName);
+            MVMap<Object, de.bwaldvogel.mongo.bson.Document> dataMap = mvStore.openMap("databases." + fullCollectionName);
+            MVMap<String, Object> metaMap = mvStore.openMap("meta." + fullCollectionName);
+            return new IdFirstCollection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
+        }
+    }
+
+    static final class IdFirstCollection extends H2Collection {
+        IdFirstCollection(MongoDatabase database, String collectionName, CollectionOptions options,
+                          MVMap<Object, de.bwaldvogel.mongo.bson.Document> dataMap, MVMap<String, Object> metaMap, CursorRegistry cursorRegistry) {
+            super(database, collectionName, options, dataMap, metaMap, cursorRegistry);
+        }
+
+        @Override
+        protected QueryResult queryDocuments(Document query, Document orderBy, int numberToSkip, int limit, int batchSize, Document fieldSelector) {
+            Object id = query.get("_id");
+            if (query.size() > 1 && id != null && isEqualityOrIn(id)) {
+                for (Index<Object> index : getIndexes()) {
+                    if (index.getKeys().size() == 1 && index.getKeys().get(0).getKey().equals("_id")) {
+                        Iterable<Object> positions = index.getPositions(new Document("_id", id));
+                        return matchDocuments(query, positions, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+                    }
+                }
+            }
+            return super.queryDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+        }
+
+        /** A plain value, a sub-document without operators (a composite key), or `{$in: [...]}`. */
+        private static boolean isEqualityOrIn(Object value) {
+            if (!(value instanceof Document)) return true;
+            Set<String> keys = ((Document) value).keySet();
+            if (keys.equals(Set.of("$in"))) return true;
+            return keys.stream().noneMatch(key -> key.startsWith("$"));
         }
     }
 
