@@ -145,6 +145,8 @@ export interface ConsumerConfig {
   /** Most bytes one fetch brings per partition: bigger fetches keep the sink busier between fetches. */
   readonly fetchMaxBytesPerPartition: number;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
+  /** A partition retrying without progress for longer than this makes /ready answer 503. */
+  readonly laneStuckAfterMs: number;
   readonly deadLetterTopic: string;
   /** Port of the /live, /ready, /metrics server; 0 picks a free port. */
   readonly healthPort: number;
@@ -205,6 +207,7 @@ export function loadConfig(
     maxEventsPerWrite: read.int('MAX_EVENTS_PER_WRITE', 1000, { min: 1, max: 100_000 }),
     fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
+    laneStuckAfterMs: read.int('LANE_STUCK_AFTER_MS', 30_000, { min: 1, max: 86_400_000 }),
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),

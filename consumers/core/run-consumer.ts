@@ -80,6 +80,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       metrics,
       partitionsConsumedConcurrently: config.partitionsConcurrency,
       retry: config.retry,
+      stuckAfterMs: config.laneStuckAfterMs,
       maxEventsPerWrite: config.maxEventsPerWrite,
       fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
       onFatalError: (error) => void shutdown.fail(error),
@@ -89,7 +90,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       port: config.healthPort,
       metrics,
       logger,
-      readiness: { runnerReady: () => runner.isReady(), sinkReady: () => sink.isReady() },
+      readiness: { runnerReady: () => runner.isReady(), sinkReady: () => sink.isReady(), stuckLanes: () => runner.stuckLanes() },
     });
     await health.start();
     shutdown.add('health server', () => health.close());
