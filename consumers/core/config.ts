@@ -144,6 +144,10 @@ export interface ConsumerConfig {
   readonly maxEventsPerWrite: number;
   /** Most bytes one fetch brings per partition: bigger fetches keep the sink busier between fetches. */
   readonly fetchMaxBytesPerPartition: number;
+  /** Longest the broker holds a fetch open waiting for `fetchMinBytes` (FETCH_MAX_WAIT_MS). */
+  readonly fetchMaxWaitMs: number;
+  /** Bytes the broker waits for before answering a fetch (FETCH_MIN_BYTES; 1 = answer as soon as anything arrives). */
+  readonly fetchMinBytes: number;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
   readonly deadLetterTopic: string;
   /** Port of the /live, /ready, /metrics server; 0 picks a free port. */
@@ -157,6 +161,10 @@ export interface ConsumerConfig {
 export function consumerEnvPrefix(consumer: string): string {
   return consumer.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
 }
+
+/** See RunnerOptions.fetchMaxWaitMs / fetchMinBytes for why. */
+export const DEFAULT_FETCH_MAX_WAIT_MS = 5000;
+export const DEFAULT_FETCH_MIN_BYTES = 1;
 
 const BROKER = /^[^\s:,]+:\d{1,5}$/;
 
@@ -204,6 +212,8 @@ export function loadConfig(
     partitionsConcurrency: read.int('PARTITIONS_CONCURRENCY', 3, { min: 1, max: 256 }),
     maxEventsPerWrite: read.int('MAX_EVENTS_PER_WRITE', 1000, { min: 1, max: 100_000 }),
     fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
+    fetchMaxWaitMs: read.int('FETCH_MAX_WAIT_MS', DEFAULT_FETCH_MAX_WAIT_MS, { min: 1, max: 60_000 }),
+    fetchMinBytes: read.int('FETCH_MIN_BYTES', DEFAULT_FETCH_MIN_BYTES, { min: 1, max: 64 * 1024 * 1024 }),
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),

@@ -82,6 +82,8 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       retry: config.retry,
       maxEventsPerWrite: config.maxEventsPerWrite,
       fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
+      fetchMaxWaitMs: config.fetchMaxWaitMs,
+      fetchMinBytes: config.fetchMinBytes,
       onFatalError: (error) => void shutdown.fail(error),
     });
 
