@@ -162,8 +162,16 @@ export function consumerEnvPrefix(consumer: string): string {
   return consumer.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
 }
 
-/** See RunnerOptions.fetchMaxWaitMs / fetchMinBytes for why. */
-export const DEFAULT_FETCH_MAX_WAIT_MS = 5000;
+/**
+ * Fetch defaults for latency. minBytes 1: the broker answers a fetch the moment one change is
+ * there, so a change never waits for others to arrive (a larger minBytes adds up to maxWait to
+ * every change at low load); under load a fetch still brings everything that piled up while the
+ * sink wrote the previous batch, up to FETCH_MAX_BYTES_PER_PARTITION, so batches grow by
+ * themselves. maxWait 500 ms instead of kafkajs' 5 s: it only bounds an idle long-poll (2 empty
+ * fetches a second per consumer, nothing next to the broker's work) and how long kafkajs sleeps
+ * when every partition of the broker is paused, so a resumed partition waits at most 0.5 s.
+ */
+export const DEFAULT_FETCH_MAX_WAIT_MS = 500;
 export const DEFAULT_FETCH_MIN_BYTES = 1;
 
 const BROKER = /^[^\s:,]+:\d{1,5}$/;
