@@ -48,7 +48,7 @@ const log = (message: string) => console.log(`[capture] ${message}`);
 // --- the stack -------------------------------------------------------------------------------
 
 const db = new pg.Client({ connectionString: POSTGRES_URL });
-registerLz4Codec(); // the connector's producer compresses with LZ4
+registerLz4Codec(); // in case the topics are LZ4-compressed (a producer or topic setting)
 const kafka = new Kafka({ clientId: `capture-fixtures-${RUN}`, brokers: KAFKA_BROKERS, logLevel: logLevel.ERROR });
 const admin = kafka.admin();
 

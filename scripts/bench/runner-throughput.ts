@@ -131,7 +131,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   registerLz4Codec();
   console.log(`[bench] prefilling ${TOPIC} with ${EVENTS} events...`);
-  const prefill = await prefillTopic({ brokers: BROKERS, topic: TOPIC, events: EVENTS, compression: process.env.BENCH_COMPRESSION });
+  const prefill = await prefillTopic({ brokers: BROKERS, topic: TOPIC, events: EVENTS, compression: process.env.BENCH_COMPRESSION === 'none' ? undefined : process.env.BENCH_COMPRESSION });
   console.log(`[bench] ${(prefill.bytes / 1e6).toFixed(1)} MB in ${prefill.seconds.toFixed(1)} s (${Math.round(EVENTS / prefill.seconds)} events/s produced)`);
 
   const rates: Record<Mode, number[]> = { runner: [], 'bare-decode': [], bare: [] };

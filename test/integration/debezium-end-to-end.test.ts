@@ -34,7 +34,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect'))('Debezium end to 
     await db.connect();
     await waitForConnectorRunning(urls.connect);
 
-    registerLz4Codec(); // the connector's producer compresses with LZ4
+    registerLz4Codec(); // in case the topics are LZ4-compressed (a producer or topic setting)
     const kafka = new Kafka({ clientId: run, brokers: urls.kafka.split(','), logLevel: logLevel.ERROR });
     const admin = kafka.admin();
     await admin.connect();
