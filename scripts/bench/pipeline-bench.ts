@@ -201,6 +201,7 @@ async function main(): Promise<void> {
         startedAt,
         endedAt,
         consumerProcesses: consumers.map((c) => `consumer:${c.name}`),
+        cpus: availableParallelism(),
       });
       log(`${label}: ${summary.achievedOrdersPerSecond.toFixed(1)} orders/s, ${summary.eventsPerSecond.toFixed(0)} events/s; ${summary.sustained ? 'sustained' : 'NOT sustained'}: ${summary.verdict}`);
       return summary;

@@ -121,14 +121,15 @@ export function terminalReport(result: BenchResult): string {
   }
   out.push(table(['step', 'sink', 'histogram', 'of it commit->Kafka', 'probe', 'lag max / end', 'events/s'], rows));
   out.push('');
-  out.push('CPU: share of one core, and µs per event (a consumer: per event it settled; others: per event Debezium produced)');
+  out.push(`CPU: machine = busy share of all ${result.machine.cpus} CPUs; pipeline = the measured processes together; then each process: share of one core and µs per event (a consumer: per event it settled; others: per event Debezium produced)`);
   const processes = [...new Set(result.steps.flatMap((step) => Object.keys(step.cpu)))];
   out.push(
     table(
-      ['step', 'machine', ...processes],
+      ['step', 'machine', 'pipeline', ...processes],
       result.steps.map((step) => [
         step.label,
         `${(step.machineBusy * 100).toFixed(0)}%`,
+        `${(step.pipelineCores * 100).toFixed(0)}%`,
         ...processes.map((name) => {
           const cpu = step.cpu[name];
           return cpu ? `${(cpu.cores * 100).toFixed(0)}% ${fmt(cpu.usPerEvent)}µs` : '-';
@@ -138,7 +139,30 @@ export function terminalReport(result: BenchResult): string {
   );
   out.push('');
   for (const step of result.steps) out.push(`${step.label}: ${step.sustained ? 'sustained' : 'NOT sustained'}: ${step.verdict}`);
+  out.push('');
+  out.push(...targetLines(result.steps));
   return out.join('\n');
+}
+
+/**
+ * The issue's targets, from the consumers' histograms: at the seed's 28 orders/s every sink
+ * p50 <= 20 ms and p99 <= 100 ms; at 1,000 orders/s sustained (lag bounded) and p99 <= 1 s.
+ */
+function targetLines(steps: readonly StepSummary[]): string[] {
+  const lines: string[] = [];
+  for (const step of steps) {
+    const sinks = Object.entries(step.histograms);
+    if (step.targetOrdersPerSecond === 28) {
+      const checks = sinks.map(([sink, h]) => `${sink} p50 ${fmt(h.toSink.p50)} ms ${(h.toSink.p50 ?? Infinity) <= 20 ? '<=' : '>'} 20, p99 ${fmt(h.toSink.p99)} ms ${(h.toSink.p99 ?? Infinity) <= 100 ? '<=' : '>'} 100`);
+      const met = sinks.every(([, h]) => (h.toSink.p50 ?? Infinity) <= 20 && (h.toSink.p99 ?? Infinity) <= 100);
+      lines.push(`target at the seed's load (${step.label}): ${met ? 'met' : 'NOT met'}: ${checks.join('; ')}`);
+    }
+    if (step.targetOrdersPerSecond === 1000) {
+      const met = step.sustained && sinks.every(([, h]) => (h.toSink.p99 ?? Infinity) <= 1000);
+      lines.push(`target at 1,000 orders/s (${step.label}): ${met ? 'met' : 'NOT met'}: ${step.sustained ? 'lag bounded' : 'not sustained'}; ${sinks.map(([sink, h]) => `${sink} p99 ${fmt(h.toSink.p99)} ms`).join(', ')}${met ? '' : `; ${step.verdict}`}`);
+    }
+  }
+  return lines;
 }
 
 // --- HTML --------------------------------------------------------------------------------------
@@ -195,14 +219,16 @@ function chart(id, title, series, data, yLabel, options = {}) {
     data, document.getElementById(id));
 }
 const consumers = result.consumers.running;
+// Log scales cannot show 0: such points are left out.
+const positive = (v) => (v > 0 ? v : null);
 const ts = points.map((p) => p.t);
 chart('latency', 'commit → sink (ms)', consumers.flatMap((c) => [{ label: c + ' p50' }, { label: c + ' p99', dash: [6, 3] }]),
-  [ts, ...consumers.flatMap((c) => [points.map((p) => p.latency[c]?.p50 ?? null), points.map((p) => p.latency[c]?.p99 ?? null)])], 'ms',
+  [ts, ...consumers.flatMap((c) => [points.map((p) => positive(p.latency[c]?.p50)), points.map((p) => positive(p.latency[c]?.p99))])], 'ms',
   { scales: { y: { distr: 3 } } });
 const targets = Object.keys(result.probes);
 const probeTimes = [...new Set(targets.flatMap((t) => result.probes[t].map((s) => s.t)))].sort((a, b) => a - b);
 const probeIndex = new Map(probeTimes.map((t, i) => [t, i]));
-const probeData = targets.map((t) => { const column = new Array(probeTimes.length).fill(null); for (const s of result.probes[t]) column[probeIndex.get(s.t)] = s.latencyMs; return column; });
+const probeData = targets.map((t) => { const column = new Array(probeTimes.length).fill(null); for (const s of result.probes[t]) column[probeIndex.get(s.t)] = positive(s.latencyMs); return column; });
 chart('probe', 'probe latency (ms, log scale)', targets.map((t) => ({ label: t, width: 0, points: { show: true, size: 3 } })), [probeTimes, ...probeData], 'ms',
   { scales: { y: { distr: 3 } } });
 chart('lag', 'lag (messages)', consumers.map((c) => ({ label: c })), [ts, ...consumers.map((c) => points.map((p) => p.lag[c] ?? null))], 'messages');

@@ -34,6 +34,9 @@ export interface StepSummary {
   /** Per process: share of one core, and µs of CPU per event (its own events for a consumer, produced events otherwise). */
   cpu: Record<string, { cores: number; usPerEvent: number | null }>;
   machineBusy: number;
+  /** Cores the measured processes (engines, consumers, this bench) used together; the rest of machineBusy is other work. */
+  pipelineCores: number;
+  cpus: number;
   sustained: boolean;
   /** Why not sustained, naming the process that held it back. */
   verdict: string;
@@ -79,6 +82,7 @@ export function summarizeStep(input: {
   startedAt: number;
   endedAt: number;
   consumerProcesses: readonly string[];
+  cpus: number;
 }): StepSummary {
   const { start, end, load, seconds } = input;
   const wallSeconds = (end.t - start.t) / 1000;
@@ -119,6 +123,7 @@ export function summarizeStep(input: {
     cpu[name] = { cores: micros / 1e6 / wallSeconds, usPerEvent: consumerEvents > 0 ? micros / consumerEvents : null };
   }
   const machineBusy = (end.machine.busy - start.machine.busy) / Math.max(1, end.machine.total - start.machine.total);
+  const pipelineCores = Object.values(cpu).reduce((sum, { cores }) => sum + cores, 0);
   const eventsPerSecond = produced / wallSeconds;
   const achieved = load.ordersCommitted / seconds;
   const summary: StepSummary = {
@@ -134,6 +139,8 @@ export function summarizeStep(input: {
     lag,
     cpu,
     machineBusy,
+    pipelineCores,
+    cpus: input.cpus,
     sustained: true,
     verdict: '',
   };
@@ -171,7 +178,12 @@ function assess(summary: StepSummary): void {
   const saturated = byCpu.filter(([name, cpu]) => (name.startsWith('consumer:') || name === 'bench') && cpu.cores >= 0.85);
   let bottleneck: string;
   if (saturated.length > 0) bottleneck = `bottleneck: ${saturated.map(([name, cpu]) => `${name} at ${(cpu.cores * 100).toFixed(0)}% of a core (single-threaded)`).join(', ')}`;
-  else if (summary.machineBusy >= 0.9) bottleneck = `bottleneck: the machine's CPU (${(summary.machineBusy * 100).toFixed(0)}% busy); most CPU: ${top}`;
+  else if (summary.machineBusy >= 0.9) {
+    const others = summary.machineBusy * summary.cpus - summary.pipelineCores;
+    bottleneck =
+      `bottleneck: the machine's CPU (${(summary.machineBusy * 100).toFixed(0)}% busy: the pipeline's processes ${summary.pipelineCores.toFixed(2)} of ${summary.cpus} cores` +
+      `${others > 0.25 * summary.cpus ? `, other work on the machine ${others.toFixed(2)} cores` : ''}); most CPU: ${top}`;
+  }
   else bottleneck = `no process is CPU-bound (machine ${(summary.machineBusy * 100).toFixed(0)}% busy; most CPU: ${top}): the lagging consumer waits on its sink`;
   summary.verdict = `${problems.join('; ')}; ${bottleneck}`;
 }
