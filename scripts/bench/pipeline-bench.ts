@@ -22,8 +22,10 @@
  * 5. Prints a table, writes bench-results/pipeline-<run>.json and .html (and latest.json/.html).
  *
  * Needs the stack up (./setup.sh); reads the engines' addresses from the environment, .env and
- * .stack/env. The workload's rows stay in the shop database (order numbers BENCH-<run>-n);
- * the bench's consumer groups, Redis keys and Elasticsearch indexes are removed at the end.
+ * .stack/env. The workload's rows stay in the shop database (order numbers BENCH-<run>-n) and
+ * their changes in the topics (a full run adds ~1 GB: tests that replay the topics from offset 0
+ * get slower; `./setup.sh reset` starts afresh); the bench's consumer groups, Redis keys and
+ * Elasticsearch indexes are removed at the end.
  */
 import { mkdirSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
