@@ -26,6 +26,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { registerLz4Codec } from '../consumers/core/kafka-lz4-codec.js';
 import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import pg from 'pg';
 
@@ -47,6 +48,7 @@ const log = (message: string) => console.log(`[capture] ${message}`);
 // --- the stack -------------------------------------------------------------------------------
 
 const db = new pg.Client({ connectionString: POSTGRES_URL });
+registerLz4Codec(); // in case the topics are LZ4-compressed (a producer or topic setting)
 const kafka = new Kafka({ clientId: `capture-fixtures-${RUN}`, brokers: KAFKA_BROKERS, logLevel: logLevel.ERROR });
 const admin = kafka.admin();
 

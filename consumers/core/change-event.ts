@@ -92,11 +92,18 @@ export interface TruncateEvent extends Omit<EventBase, 'key'> {
 
 export type ChangeEvent = RowChangeEvent | TombstoneEvent | TruncateEvent;
 
+const CANONICAL_DIGITS = /^(?:0|[1-9]\d*)$/;
+
 /**
  * Orders two LSN strings numerically: negative if a < b, 0 if equal, positive if a > b.
  * LSNs are unsigned 64-bit, so they are compared as BigInt, never as floats or plain strings.
  */
 export function compareLsn(a: string, b: string): number {
+  // Fast path (every write of every sink compares versions): canonical decimal digits order by
+  // length, then character by character, with no BigInt parse.
+  if (CANONICAL_DIGITS.test(a) && CANONICAL_DIGITS.test(b)) {
+    return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+  }
   const x = BigInt(a);
   const y = BigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;

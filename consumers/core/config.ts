@@ -144,6 +144,10 @@ export interface ConsumerConfig {
   readonly maxEventsPerWrite: number;
   /** Most bytes one fetch brings per partition: bigger fetches keep the sink busier between fetches. */
   readonly fetchMaxBytesPerPartition: number;
+  /** Longest the broker holds a fetch open waiting for `fetchMinBytes` (FETCH_MAX_WAIT_MS). */
+  readonly fetchMaxWaitMs: number;
+  /** Bytes the broker waits for before answering a fetch (FETCH_MIN_BYTES; 1 = answer as soon as anything arrives). */
+  readonly fetchMinBytes: number;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
   /** A partition retrying without progress for longer than this makes /ready answer 503. */
   readonly laneStuckAfterMs: number;
@@ -159,6 +163,18 @@ export interface ConsumerConfig {
 export function consumerEnvPrefix(consumer: string): string {
   return consumer.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
 }
+
+/**
+ * Fetch defaults for latency. minBytes 1: the broker answers a fetch the moment one change is
+ * there, so a change never waits for others to arrive (a larger minBytes adds up to maxWait to
+ * every change at low load); under load a fetch still brings everything that piled up while the
+ * sink wrote the previous batch, up to FETCH_MAX_BYTES_PER_PARTITION, so batches grow by
+ * themselves. maxWait 500 ms instead of kafkajs' 5 s: it only bounds an idle long-poll (2 empty
+ * fetches a second per consumer, nothing next to the broker's work) and how long kafkajs sleeps
+ * when every partition of the broker is paused, so a resumed partition waits at most 0.5 s.
+ */
+export const DEFAULT_FETCH_MAX_WAIT_MS = 500;
+export const DEFAULT_FETCH_MIN_BYTES = 1;
 
 const BROKER = /^[^\s:,]+:\d{1,5}$/;
 
@@ -206,6 +222,8 @@ export function loadConfig(
     partitionsConcurrency: read.int('PARTITIONS_CONCURRENCY', 3, { min: 1, max: 256 }),
     maxEventsPerWrite: read.int('MAX_EVENTS_PER_WRITE', 1000, { min: 1, max: 100_000 }),
     fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
+    fetchMaxWaitMs: read.int('FETCH_MAX_WAIT_MS', DEFAULT_FETCH_MAX_WAIT_MS, { min: 1, max: 60_000 }),
+    fetchMinBytes: read.int('FETCH_MIN_BYTES', DEFAULT_FETCH_MIN_BYTES, { min: 1, max: 64 * 1024 * 1024 }),
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
     laneStuckAfterMs: read.int('LANE_STUCK_AFTER_MS', 30_000, { min: 1, max: 86_400_000 }),
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),

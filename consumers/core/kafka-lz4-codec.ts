@@ -1,7 +1,8 @@
 /**
  * LZ4 decompression for kafkajs, which ships only gzip. The project's own topics are not
- * compressed, but LZ4 is a common producer/topic setting (`compression.type=lz4`) and without a
- * codec kafkajs crashes the consumer with "LZ4 compression not implemented". Hand-written (about
+ * compressed (measured: the consumers spend more CPU per event on LZ4 batches, see
+ * debezium/README.md), but LZ4 is a common producer/topic setting (`compression.type=lz4`) and
+ * without a codec kafkajs crashes the consumer with "LZ4 compression not implemented". Hand-written (about
  * 100 lines) because the npm LZ4 packages are native builds or unmaintained; tested on frames
  * written by the reference `lz4` tool.
  *

@@ -83,6 +83,8 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       stuckAfterMs: config.laneStuckAfterMs,
       maxEventsPerWrite: config.maxEventsPerWrite,
       fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
+      fetchMaxWaitMs: config.fetchMaxWaitMs,
+      fetchMinBytes: config.fetchMinBytes,
       onFatalError: (error) => void shutdown.fail(error),
     });
 

@@ -53,6 +53,7 @@ import type { ChangeEvent } from './change-event.js';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
 import { mergeOutcomes, nextOffset, partitionLag, planSettlement, type DecodedEntry, type MessageOutcome } from './batch-plan.js';
 import { buildDeadLetterMessage, groupBySize } from './dead-letter.js';
+import { DEFAULT_FETCH_MAX_WAIT_MS, DEFAULT_FETCH_MIN_BYTES } from './config.js';
 import { decodeMessage } from './debezium/decode.js';
 import { registerLz4Codec } from './kafka-lz4-codec.js';
 import { describeError, toError } from './errors.js';
@@ -88,6 +89,13 @@ export interface RunnerOptions {
    * the lanes 16 MiB was best). Up to two fetched batches per partition are held in memory.
    */
   fetchMaxBytesPerPartition?: number;
+  /**
+   * kafkajs `maxWaitTimeInMs`: how long the broker holds a fetch open while fewer than
+   * `fetchMinBytes` are there. Default DEFAULT_FETCH_MAX_WAIT_MS (config.ts).
+   */
+  fetchMaxWaitMs?: number;
+  /** kafkajs `minBytes`: default DEFAULT_FETCH_MIN_BYTES (config.ts). */
+  fetchMinBytes?: number;
   /** Called once if kafkajs gives up on the consumer for good (it restarts it on its own otherwise). */
   onFatalError?: (error: Error) => void;
   /**
@@ -155,6 +163,11 @@ interface Lane {
   stuckSince: number | null;
 }
 
+interface LatencyChildren {
+  readonly toSink: { observe(seconds: number): void };
+  readonly toKafka: { observe(seconds: number): void };
+}
+
 /** What a batch handler needs to know about the batch it works on. */
 interface BatchContext {
   readonly payload: EachBatchPayload;
@@ -185,7 +198,7 @@ export class Runner {
   private assignment = new Map<string, Set<number>>();
   /** By "topic:partition". */
   private readonly lanes = new Map<string, Lane>();
-  private readonly latencyByTable = new Map<string, { observe(seconds: number): void }>();
+  private readonly latencyByTable = new Map<string, LatencyChildren>();
 
   constructor(options: RunnerOptions) {
     this.options = options;
@@ -228,6 +241,8 @@ export class Runner {
       maxBytesPerPartition,
       // The whole fetch response must hold a full batch of every partition consumed concurrently.
       maxBytes: Math.max(10 * 1024 * 1024, maxBytesPerPartition * 4),
+      maxWaitTimeInMs: this.options.fetchMaxWaitMs ?? DEFAULT_FETCH_MAX_WAIT_MS,
+      minBytes: this.options.fetchMinBytes ?? DEFAULT_FETCH_MIN_BYTES,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -545,20 +560,22 @@ export class Runner {
       if (counted) counted.count++;
       else counts.set(key, { labels: { table, op, result }, count: 1 });
       if (event && result === 'ok' && event.op !== 'tombstone') {
-        this.latencyFor(table).observe(Math.max(0, now - event.source.commitTimeMs) / 1000);
+        const latency = this.latencyFor(table);
+        latency.toSink.observe(Math.max(0, now - event.source.commitTimeMs) / 1000);
+        latency.toKafka.observe(Math.max(0, Number(entry.message.timestamp) - event.source.commitTimeMs) / 1000);
       }
     });
     for (const { labels, count } of counts.values()) this.metrics.events.inc(labels, count);
   }
 
-  /** The latency histogram's child for a table, looked up once (label hashing per event is costly). */
-  private latencyFor(table: string): { observe(seconds: number): void } {
-    let child = this.latencyByTable.get(table);
-    if (!child) {
-      child = this.metrics.commitToSinkSeconds.labels({ table });
-      this.latencyByTable.set(table, child);
+  /** The latency histograms' children for a table, looked up once (label hashing per event is costly). */
+  private latencyFor(table: string): LatencyChildren {
+    let children = this.latencyByTable.get(table);
+    if (!children) {
+      children = { toSink: this.metrics.commitToSinkSeconds.labels({ table }), toKafka: this.metrics.commitToKafkaSeconds.labels({ table }) };
+      this.latencyByTable.set(table, children);
     }
-    return child;
+    return children;
   }
 
   /**

@@ -6,6 +6,17 @@
  * external version (an LSN that may exceed 2^53) goes out as exact digits.
  */
 
+/** `{"index":{"_index":"<index>","_id":` by index name: built once per index, not per document. */
+const actionPrefixes = new Map<string, string>();
+function actionPrefix(index: string): string {
+  let prefix = actionPrefixes.get(index);
+  if (prefix === undefined) {
+    prefix = `{"index":{"_index":${JSON.stringify(index)},"_id":`;
+    if (actionPrefixes.size < 1000) actionPrefixes.set(index, prefix);
+  }
+  return prefix;
+}
+
 /** One document write, ready to send. `owner` is the position of the event it belongs to. */
 export interface BulkOperation {
   readonly owner: number;
@@ -20,7 +31,7 @@ export interface BulkOperation {
  */
 export function externalIndexOperation(owner: number, index: string, id: string, version: string, document: unknown): BulkOperation {
   if (!/^\d+$/.test(version)) throw new Error(`external version must be digits, got ${JSON.stringify(version)}`);
-  const action = `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)},"version":${version},"version_type":"external"}}`;
+  const action = `${actionPrefix(index)}${JSON.stringify(id)},"version":${version},"version_type":"external"}}`;
   const ndjson = `${action}\n${JSON.stringify(document)}\n`;
   return { owner, ndjson, bytes: Buffer.byteLength(ndjson, 'utf8') };
 }

@@ -54,6 +54,9 @@ export function keyOf(row: Row, key: Row): Row | null {
 
 /** The external version for an LSN: the same digits, checked to fit a Java long. */
 export function externalVersion(lsn: string): string {
+  // Fast path: up to 18 digits without a leading zero is always below 2^63 (19 digits), and
+  // already the canonical form: no BigInt round trip per document.
+  if (lsn.length <= 18 && /^(?:0|[1-9]\d*)$/.test(lsn)) return lsn;
   if (!/^\d+$/.test(lsn) || BigInt(lsn) > MAX_VERSION) {
     throw new PermanentError(`LSN ${JSON.stringify(lsn)} cannot be an Elasticsearch external version (0..2^63-1)`);
   }

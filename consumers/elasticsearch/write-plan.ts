@@ -85,9 +85,11 @@ function rowWrites(
     if (oldId !== id) writes.push(marker(oldId));
   }
 
-  const row: Row = { ...event.after };
+  // Copied only when unchanged-TOAST columns are filled in below (or later, from the index):
+  // the decoded row is otherwise sent as it is (one object less per event).
+  const row: Row = event.unavailableColumns.length > 0 ? { ...event.after } : event.after;
   const missing: string[] = [];
-  const earlier = latest.get(`${index}\u0000${id}`)?.row ?? null;
+  const earlier = event.unavailableColumns.length > 0 ? (latest.get(`${index}\u0000${id}`)?.row ?? null) : null;
   for (const column of event.unavailableColumns) {
     if (Object.hasOwn(row, column)) continue;
     if (event.before && Object.hasOwn(event.before, column)) row[column] = event.before[column]!;

@@ -24,6 +24,11 @@
  * (target: consumer >= 0.8 x raw). Each run checks the document counts and one exact price. Everything
  * the bench creates (topics, groups, DLQ topic, indexes) is removed at the end.
  *
+ * BENCH_COMPRESSION=lz4 (or gzip) stores the topics compressed (the real ones are not, see
+ * debezium/README.md); BENCH_FETCH_BYTES sets the runner's fetch size per partition. Each round also prints the
+ * CPU accounting: the consumer's own CPU per event against the Elasticsearch engine's CPU per
+ * document indexed in the same run (target: ratio <= 1.0), and against the raw run's.
+ *
  * BENCH_ISOLATE_ENGINE=1 gives the engine a CPU of its own and everything else the others (native
  * stack only; see cpu-isolation.ts): the deployment shape, where the engine has its own host.
  *
@@ -58,6 +63,8 @@ const TABLES = ['products', 'orders'] as const;
 type Table = (typeof TABLES)[number];
 const topicOf = (table: Table) => `${RUN}.public.${table}`;
 const FIXTURES = resolve(import.meta.dirname, '../../test/fixtures/debezium');
+/** Plain batches, as the connector's producer writes the real topics; BENCH_COMPRESSION=lz4 (or gzip) stores them compressed. */
+const COMPRESSION = process.env.BENCH_COMPRESSION ?? 'none';
 
 const logger = createLogger({ consumer: 'elasticsearch-bench', level: 'warn', pretty: false });
 const kafka = new Kafka({ clientId: RUN, brokers: BROKERS, logLevel: logLevel.NOTHING });
@@ -127,7 +134,10 @@ function messageFactory(table: Table): (i: number) => RawMessage {
 }
 
 async function prefill(): Promise<void> {
-  await withAdmin(kafka, (admin) => admin.createTopics({ topics: TABLES.map((table) => ({ topic: topicOf(table), numPartitions: PARTITIONS })), waitForLeaders: true }));
+  await withAdmin(kafka, (admin) => admin.createTopics({
+      topics: TABLES.map((table) => ({ topic: topicOf(table), numPartitions: PARTITIONS, configEntries: COMPRESSION === 'none' ? [] : [{ name: 'compression.type', value: COMPRESSION }] })),
+      waitForLeaders: true,
+    }));
   const makers = { products: messageFactory('products'), orders: messageFactory('orders') };
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
@@ -162,7 +172,7 @@ async function verifyAndDrop(sink: ElasticsearchSink, label: string): Promise<vo
   await deleteIndexes(sink.client, sink.indexes.values());
 }
 
-async function consumerRound(round: number, noop = false): Promise<{ rate: number; joinMs: number; writes: number; busy: number; cpu: string }> {
+async function consumerRound(round: number, noop = false): Promise<{ rate: number; joinMs: number; writes: number; busy: number; cpu: CpuPerEvent }> {
   const sink = new TimingSink(noop ? noopSink : newSink(`${RUN}-c${round}-`), EVENTS);
   await sink.start();
   const runner = new Runner({
@@ -176,6 +186,7 @@ async function consumerRound(round: number, noop = false): Promise<{ rate: numbe
     logger,
     partitionsConsumedConcurrently: CONCURRENCY,
     maxEventsPerWrite: BASE_CONFIG.bulkMaxDocs,
+    fetchMaxBytesPerPartition: process.env.BENCH_FETCH_BYTES ? Number(process.env.BENCH_FETCH_BYTES) : undefined,
   });
   const startedAt = performance.now();
   const cpuStart = cpuNow();
@@ -202,7 +213,7 @@ function rawStreams(events: ChangeEvent[], prefix: string): BulkOperation[][] {
   return streams;
 }
 
-async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: number; bulks: number; cpu: string }> {
+async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: number; bulks: number; cpu: CpuPerEvent }> {
   const prefix = `${RUN}-r${round}-`;
   const sink = newSink(prefix);
   await sink.start(); // creates the same indexes; the sink itself does not write below
@@ -241,10 +252,19 @@ function cpuNow(): { node: number; es: number | null } {
   return { node: user + system, es };
 }
 
-function cpuPerEvent(from: ReturnType<typeof cpuNow>): string {
+interface CpuPerEvent {
+  /** µs of this process's CPU per event. */
+  node: number;
+  /** µs of the Elasticsearch engine's CPU per event (document), null without the native stack. */
+  es: number | null;
+  text: string;
+}
+
+function cpuPerEvent(from: ReturnType<typeof cpuNow>): CpuPerEvent {
   const to = cpuNow();
-  const es = from.es !== null && to.es !== null ? `, Elasticsearch ${Math.round((to.es - from.es) / EVENTS)} µs` : '';
-  return `CPU per event: this process ${Math.round((to.node - from.node) / EVENTS)} µs${es}`;
+  const node = (to.node - from.node) / EVENTS;
+  const es = from.es !== null && to.es !== null ? (to.es - from.es) / EVENTS : null;
+  return { node, es, text: `CPU per event: this process ${Math.round(node)} µs${es === null ? '' : `, Elasticsearch ${Math.round(es)} µs`}` };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -256,6 +276,7 @@ async function main(): Promise<void> {
   const consumerRates: number[] = [];
   const rawRates: number[] = [];
   const runnerRates: number[] = [];
+  const cpuRatios: { sameRound: number; vsRaw: number; node: number; es: number; esRaw: number }[] = [];
   try {
     const prefillStart = performance.now();
     await prefill();
@@ -269,7 +290,11 @@ async function main(): Promise<void> {
       rawRates.push(raw.rate);
       const runnerOnly = await consumerRound(round, true);
       runnerRates.push(runnerOnly.rate);
-      log(`round ${round} CPU: consumer (${consumer.cpu}); raw (${raw.cpu}); runner only (${runnerOnly.cpu})`);
+      log(`round ${round} CPU: consumer (${consumer.cpu.text}); raw (${raw.cpu.text}); runner only (${runnerOnly.cpu.text})`);
+      if (consumer.cpu.es !== null && raw.cpu.es !== null) {
+        cpuRatios.push({ sameRound: consumer.cpu.node / consumer.cpu.es, vsRaw: consumer.cpu.node / raw.cpu.es, node: consumer.cpu.node, es: consumer.cpu.es, esRaw: raw.cpu.es });
+        log(`round ${round} CPU ratio: consumer ${consumer.cpu.node.toFixed(1)} µs per event / Elasticsearch ${consumer.cpu.es.toFixed(1)} µs per document indexed meanwhile = ${cpuRatios.at(-1)!.sameRound.toFixed(2)} (vs the raw run's ${raw.cpu.es.toFixed(1)} µs: ${cpuRatios.at(-1)!.vsRaw.toFixed(2)})`);
+      }
       log(
         `round ${round}: consumer ${format(consumer.rate)} (${consumer.writes} sink writes, avg ${Math.round(EVENTS / consumer.writes)} events, sink busy ${consumer.busy.toFixed(2)} x wall time; group join ${(consumer.joinMs / 1000).toFixed(1)} s, not counted), ` +
           `raw ${format(raw.rate)} (${raw.bulks} bulks), ratio ${(consumer.rate / raw.rate).toFixed(2)}; runner only (no-op sink) ${format(runnerOnly.rate)}`,
@@ -290,6 +315,13 @@ async function main(): Promise<void> {
   const consumerMedian = median(consumerRates);
   const rawMedian = median(rawRates);
   const ratio = consumerMedian / rawMedian;
+  if (cpuRatios.length > 0) {
+    const m = (pick: (r: (typeof cpuRatios)[number]) => number) => median(cpuRatios.map(pick));
+    log(
+      `median of ${ROUNDS}: consumer CPU ${m((r) => r.node).toFixed(1)} µs per event, Elasticsearch ${m((r) => r.es).toFixed(1)} µs per document (raw run ${m((r) => r.esRaw).toFixed(1)}), ` +
+        `CPU ratio ${m((r) => r.sameRound).toFixed(2)} (vs raw ${m((r) => r.vsRaw).toFixed(2)}; target <= 1.00: ${m((r) => r.sameRound) <= 1 ? 'met' : 'NOT met'}), topics ${COMPRESSION}`,
+    );
+  }
   log(`median of ${ROUNDS}: consumer ${format(consumerMedian)}, raw ${format(rawMedian)}, ratio ${ratio.toFixed(2)} (target >= 0.80: ${ratio >= 0.8 ? 'met' : 'NOT met'}; ${isolationRequested ? 'engine isolated on its own CPU' : 'every process sharing every CPU'}); runner only ${format(median(runnerRates))} = ${(median(runnerRates) / rawMedian).toFixed(2)} x raw`);
 }
 

@@ -20,7 +20,11 @@ export interface PrefillResult {
   seconds: number;
 }
 
-export async function prefillTopic(options: { brokers: string[]; topic: string; events: number; partitions?: number }): Promise<PrefillResult> {
+/**
+ * `compression`: the topic's compression.type, so the broker stores (and consumers read) batches
+ * compressed that way whatever the producer sent (BENCH_COMPRESSION in the runner bench).
+ */
+export async function prefillTopic(options: { brokers: string[]; topic: string; events: number; partitions?: number; compression?: string }): Promise<PrefillResult> {
   const template = loadTemplate();
   const kafka = new Kafka({ clientId: 'bench-prefill', brokers: options.brokers, logLevel: logLevel.ERROR });
   const admin = kafka.admin();
@@ -29,7 +33,8 @@ export async function prefillTopic(options: { brokers: string[]; topic: string; 
   const started = Date.now();
   let bytes = 0;
   try {
-    await admin.createTopics({ topics: [{ topic: options.topic, numPartitions: options.partitions ?? 3 }], waitForLeaders: true });
+    const configEntries = options.compression ? [{ name: 'compression.type', value: options.compression }] : [];
+    await admin.createTopics({ topics: [{ topic: options.topic, numPartitions: options.partitions ?? 3, configEntries }], waitForLeaders: true });
     // kafkajs puts a request's messages for one partition into one record batch: stay well under 1 MB.
     const chunk = Math.max(1, Math.floor(600_000 / vary(template, { id: 1, lsn: 1 }).value.length));
     const baseLsn = 100_000_000n;

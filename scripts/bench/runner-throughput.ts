@@ -18,6 +18,10 @@
  *    bare-decode (same decoding, so the difference is the runner's bookkeeping, sink calls and
  *    commits). Removes the topic, the dead-letter topic and the groups at the end.
  *
+ * BENCH_COMPRESSION=lz4|gzip|zstd|snappy stores the topic compressed (the broker recompresses), to
+ * see what reading compressed batches costs the consumers (kafkajs reads gzip and, with the
+ * project's codec, lz4).
+ *
  * Needs Kafka at KAFKA_BROKERS (default 127.0.0.1:9092).
  */
 import { Kafka, logLevel } from 'kafkajs';
@@ -127,28 +131,33 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   registerLz4Codec();
   console.log(`[bench] prefilling ${TOPIC} with ${EVENTS} events...`);
-  const prefill = await prefillTopic({ brokers: BROKERS, topic: TOPIC, events: EVENTS });
+  const prefill = await prefillTopic({ brokers: BROKERS, topic: TOPIC, events: EVENTS, compression: process.env.BENCH_COMPRESSION === 'none' ? undefined : process.env.BENCH_COMPRESSION });
   console.log(`[bench] ${(prefill.bytes / 1e6).toFixed(1)} MB in ${prefill.seconds.toFixed(1)} s (${Math.round(EVENTS / prefill.seconds)} events/s produced)`);
 
   const rates: Record<Mode, number[]> = { runner: [], 'bare-decode': [], bare: [] };
+  // This process's CPU per event while draining (group join included): what a consumer pays before any sink.
+  const cpus: Record<Mode, number[]> = { runner: [], 'bare-decode': [], bare: [] };
   const modes: Mode[] = ['runner', 'bare-decode', 'bare'];
   for (let round = 1; round <= ROUNDS; round++) {
     // Rotate who goes first, so JIT warm-up and page cache favour no mode.
     for (const mode of modes.map((_, i) => modes[(i + round - 1) % modes.length]!)) {
+      const cpuBefore = process.cpuUsage();
       const rate = mode === 'runner' ? await drainWithRunner(round) : await drainBare(round, mode === 'bare-decode');
+      const cpu = process.cpuUsage(cpuBefore);
       rates[mode].push(rate);
-      console.log(`[bench] round ${round} ${mode.padEnd(11)} ${Math.round(rate).toLocaleString('en-US')} events/s`);
+      cpus[mode].push((cpu.user + cpu.system) / EVENTS);
+      console.log(`[bench] round ${round} ${mode.padEnd(11)} ${Math.round(rate).toLocaleString('en-US')} events/s, ${cpus[mode].at(-1)!.toFixed(1)} µs CPU per event`);
     }
   }
 
   const reference = median(rates['bare-decode']);
-  console.log(`\n${EVENTS.toLocaleString('en-US')} events of ${Math.round(prefill.bytes / EVENTS)} bytes, 3 partitions, median of ${ROUNDS}\n`);
-  console.log('| mode        | events/s (median) | runs                       | vs bare-decode |');
-  console.log('|-------------|-------------------|----------------------------|----------------|');
+  console.log(`\n${EVENTS.toLocaleString('en-US')} events of ${Math.round(prefill.bytes / EVENTS)} bytes, 3 partitions, topic compression ${process.env.BENCH_COMPRESSION ?? 'none'}, median of ${ROUNDS}\n`);
+  console.log('| mode        | events/s (median) | runs                       | vs bare-decode | CPU µs/event |');
+  console.log('|-------------|-------------------|----------------------------|----------------|--------------|');
   for (const mode of ['runner', 'bare-decode', 'bare'] as const) {
     const m = median(rates[mode]);
     const runs = rates[mode].map((r) => Math.round(r).toLocaleString('en-US')).join(', ');
-    console.log(`| ${mode.padEnd(11)} | ${Math.round(m).toLocaleString('en-US').padStart(17)} | ${runs.padEnd(26)} | ${`${((m / reference) * 100).toFixed(0)}%`.padStart(14)} |`);
+    console.log(`| ${mode.padEnd(11)} | ${Math.round(m).toLocaleString('en-US').padStart(17)} | ${runs.padEnd(26)} | ${`${((m / reference) * 100).toFixed(0)}%`.padStart(14)} | ${median(cpus[mode]).toFixed(1).padStart(12)} |`);
   }
   const overhead = (1 - median(rates.runner) / reference) * 100;
   console.log(`\nrunner overhead versus a bare kafkajs loop that decodes: ${overhead.toFixed(1)}%`);

@@ -385,6 +385,14 @@ listeners=http://127.0.0.1:${PORT[connect]}
 rest.advertised.host.name=127.0.0.1
 plugin.path=$STACK/plugins
 topic.creation.enable=true
+# Producer of the connector's records (measured with npm run bench and the throughput benches;
+# the numbers are in debezium/README.md): send at once (no linger: low load is fast; under load
+# batches fill while a request is in flight), room for many ~4.5 kB changes in a partition's
+# batch, and no compression: the consumers (kafkajs, a JavaScript LZ4 codec) spent more CPU per
+# event on LZ4 batches than on plain ones, and CPU is what this box runs out of.
+producer.linger.ms=0
+producer.batch.size=262144
+producer.compression.type=none
 EOF
   write_log4j connect
   spawn connect "$JAVA17/bin/java" -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \

@@ -8,6 +8,7 @@
  * assertions ignore by matching this test's own keys).
  */
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { registerLz4Codec } from '../../consumers/core/kafka-lz4-codec.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEvent, RowChangeEvent } from '../../consumers/core/change-event.js';
@@ -33,6 +34,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect'))('Debezium end to 
     await db.connect();
     await waitForConnectorRunning(urls.connect);
 
+    registerLz4Codec(); // in case the topics are LZ4-compressed (a producer or topic setting)
     const kafka = new Kafka({ clientId: run, brokers: urls.kafka.split(','), logLevel: logLevel.ERROR });
     const admin = kafka.admin();
     await admin.connect();

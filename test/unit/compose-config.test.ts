@@ -303,6 +303,7 @@ describe('debezium/connector-config.json', () => {
     ['slot.name', 'debezium_ecommerce'],
     ['snapshot.mode', 'initial'],
     ['heartbeat.interval.ms', '10000'],
+    ['poll.interval.ms', '10'],
     ['tombstones.on.delete', 'true'],
     ['skipped.operations', 'none'],
     ['key.converter', 'org.apache.kafka.connect.json.JsonConverter'],
@@ -315,6 +316,16 @@ describe('debezium/connector-config.json', () => {
     ['topic.creation.default.replication.factor', '1'],
   ])('%s = %s', (key, value) => {
     expect(connector[key]).toBe(value);
+  });
+
+  it('the Docker Connect worker produces like the native one (no linger, big batches, uncompressed)', () => {
+    expect(String(env('debezium', 'CONNECT_PRODUCER_LINGER_MS'))).toBe('0');
+    expect(String(env('debezium', 'CONNECT_PRODUCER_BATCH_SIZE'))).toBe('262144');
+    expect(env('debezium', 'CONNECT_PRODUCER_COMPRESSION_TYPE')).toBe('none');
+    const native = read('scripts/native/stack.sh');
+    expect(native).toMatch(/^producer\.linger\.ms=0$/m);
+    expect(native).toMatch(/^producer\.batch\.size=262144$/m);
+    expect(native).toMatch(/^producer\.compression\.type=none$/m);
   });
 
   it('connects to the compose service and database that exist', () => {

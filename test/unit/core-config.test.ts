@@ -67,6 +67,20 @@ describe('loadConfig defaults', () => {
   });
 });
 
+describe('loadConfig fetch settings', () => {
+  it('default to answering a fetch at once and long-polling at most 500 ms', () => {
+    const config = loadConfig('redis', {});
+    expect(config.fetchMinBytes).toBe(1);
+    expect(config.fetchMaxWaitMs).toBe(500);
+  });
+
+  it('read FETCH_MIN_BYTES and FETCH_MAX_WAIT_MS', () => {
+    const config = loadConfig('redis', { FETCH_MIN_BYTES: '65536', FETCH_MAX_WAIT_MS: '100' });
+    expect(config.fetchMinBytes).toBe(65536);
+    expect(config.fetchMaxWaitMs).toBe(100);
+  });
+});
+
 describe('loadConfig errors name the variable and what is expected', () => {
   const cases: [string, Record<string, string>, string, RegExp][] = [
     ['integer', { PARTITIONS_CONCURRENCY: 'three' }, 'PARTITIONS_CONCURRENCY', /PARTITIONS_CONCURRENCY="three" is invalid: expected an integer from 1 to 256/],
@@ -76,6 +90,8 @@ describe('loadConfig errors name the variable and what is expected', () => {
     ['log level', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /expected one of fatal, error, warn, info, debug, trace, silent/],
     ['per-consumer port', { WAREHOUSE_HEALTH_PORT: '70000' }, 'WAREHOUSE_HEALTH_PORT', /WAREHOUSE_HEALTH_PORT="70000" is invalid: expected an integer from 0 to 65535/],
     ['retry order', { RETRY_INITIAL_MS: '5000', RETRY_MAX_MS: '100' }, 'RETRY_MAX_MS', /expected at least RETRY_INITIAL_MS \(5000\)/],
+    ['fetch wait', { FETCH_MAX_WAIT_MS: '0' }, 'FETCH_MAX_WAIT_MS', /FETCH_MAX_WAIT_MS="0" is invalid: expected an integer from 1 to 60000/],
+    ['fetch min bytes', { FETCH_MIN_BYTES: 'lots' }, 'FETCH_MIN_BYTES', /FETCH_MIN_BYTES="lots" is invalid/],
   ];
   it.each(cases)('%s', (_label, env, variable, message) => {
     const error = configError(() => loadConfig('warehouse', env));

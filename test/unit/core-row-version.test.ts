@@ -33,3 +33,18 @@ describe('rowVersion', () => {
     expect(compareLsn(streamed.source.version, snapshot.source.version)).toBeGreaterThan(0);
   });
 });
+
+describe('compareLsn', () => {
+  it.each([
+    ['9', '10', -1],
+    ['10', '9', 1],
+    ['123', '123', 0],
+    ['0', '1', -1],
+    ['36893488147419103232', '36893488147419103231', 1], // beyond 2^65: no float rounding
+    ['99999999999999999999', '100000000000000000000', -1],
+    ['0012', '12', 0], // not canonical: compared as numbers (the BigInt path)
+    ['0x10', '15', 1],
+  ])('%s vs %s -> %i', (a, b, sign) => {
+    expect(Math.sign(compareLsn(a, b))).toBe(sign);
+  });
+});
