@@ -243,7 +243,8 @@ export class DeadLetterStore {
     await this.producer.connect();
 
     const groupId = `cdc-operator-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false });
+    // Short fetch waits: the CLI's disconnect waits for the fetch in flight (kafkajs default 5 s).
+    this.consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 250 });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
     await this.consumer.run({
