@@ -298,8 +298,10 @@ export class PipelineMonitor {
     const up = metrics.status === 200 || ready.status !== null;
     const samples = metrics.status === 200 ? parsePrometheusText(metrics.body) : null;
 
-    // Lag and position from the group's committed offsets; a partition without a commit yet is
-    // read from its start (FROM_BEGINNING) or from its end.
+    // Lag and position from the group's committed offsets. A partition without a commit yet is
+    // read from its start (FROM_BEGINNING) or from its end; in the second case the group starts
+    // at the end as it was when it joined, which Kafka does not record: messages since then count
+    // only from the group's first commit on that partition.
     let lagByTopic: Record<string, number | null> = {};
     let lag: number | null = null;
     let position: number | null = null;

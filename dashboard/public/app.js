@@ -108,7 +108,7 @@ function chartFor(name, box, points) {
       title: 'commit→sink latency, ms (10 s windows)',
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(10, max * 1.1)] } },
       series: [{}, { label: 'p50', stroke: '#0969da', width: 1.5, spanGaps: false }, { label: 'p99', stroke: '#cf222e', width: 1.5, spanGaps: false }],
-      axes: [{}, { size: 50 }],
+      axes: [{}, { size: 64 }],
       legend: { show: true },
     }, data, box);
     charts.set(name, chart);
