@@ -3,13 +3,17 @@
  * started any other way (four terminals, a process manager). Reads `.env` like the consumers, so
  * it finds the same groups, dead-letter topics and health ports. Ctrl-C stops it.
  */
+import { ConfigError } from '../consumers/core/config.js';
 import { createLogger } from '../consumers/core/logger.js';
 import { consumerTargets, operatorEnv } from '../scripts/operator/targets.js';
 import { startDashboard } from './server.js';
 
 const env = operatorEnv();
 const logger = createLogger({ consumer: 'dashboard', level: env.LOG_LEVEL === 'debug' ? 'debug' : 'info' });
-const dashboard = await startDashboard({ targets: consumerTargets(env), env, logger });
+const dashboard = await Promise.resolve().then(() => startDashboard({ targets: consumerTargets(env), env, logger })).catch((error: unknown) => {
+  process.stderr.write(`dashboard: ${error instanceof ConfigError ? `configuration error: ${error.message}` : String(error)}\n`);
+  process.exit(1);
+});
 process.stdout.write(`\nPipeline page: ${dashboard.url}  (Ctrl-C to stop)\n\n`);
 
 let stopping = false;

@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { envReader } from '../consumers/core/config.js';
 import type { Logger } from '../consumers/core/logger.js';
 import { DeadLetterStore, type DeadLetter, type DeadLetterFilter } from '../scripts/operator/dead-letters.js';
 import { Replayer } from '../scripts/operator/replay.js';
@@ -72,6 +73,10 @@ function listItem(deadLetter: DeadLetter) {
 
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { targets, logger } = options;
+  // Read first: a bad value stops here (ConfigError naming the variable), before any connection.
+  const read = envReader(options.env);
+  const port = options.port ?? read.int('DASHBOARD_PORT', 9100, { min: 0, max: 65_535 });
+  const host = options.host ?? read.string('DASHBOARD_HOST', '127.0.0.1');
   const ownMonitor = !options.monitor;
   const monitor = options.monitor ?? createMonitor(targets, options.env, logger, options.intervalMs);
   const store = new DeadLetterStore({
@@ -120,8 +125,6 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     return replayer.replay(ids, actor(by, request.ip));
   });
 
-  const port = options.port ?? Number(options.env.DASHBOARD_PORT ?? 9100);
-  const host = options.host ?? options.env.DASHBOARD_HOST ?? '127.0.0.1';
   const address = await app.listen({ port, host });
   logger.info({ url: address }, `pipeline page on ${address}`);
 
