@@ -53,6 +53,15 @@ shift_env_ports() {
   for port in 5432 9092 8083 9200 6379 27017; do
     sed -i -E "s#^((POSTGRES|KAFKA|ELASTICSEARCH|REDIS|MONGODB)_[A-Z_]+=(.*[:@/])?127\.0\.0\.1):$port\b#\1:$((port + offset))#" .env
   done
+  # The consumers' health ports and the pipeline page move along (npm start, npm run dashboard).
+  {
+    echo "# CDC_PORT_OFFSET=$offset: the consumers' /live /ready /metrics ports and the pipeline page"
+    echo "ELASTICSEARCH_HEALTH_PORT=$((9101 + offset))"
+    echo "REDIS_HEALTH_PORT=$((9102 + offset))"
+    echo "WAREHOUSE_HEALTH_PORT=$((9103 + offset))"
+    echo "NOTIFICATION_HEALTH_PORT=$((9104 + offset))"
+    echo "DASHBOARD_PORT=$((9100 + offset))"
+  } >>.env
 }
 
 install_node_deps() {
@@ -72,6 +81,8 @@ up_docker() {
   compose up -d --wait
   say "registering the Debezium connector"
   node scripts/register-connector.mjs --connect http://localhost:8083 --wait-seconds 180
+  say "creating the Kibana data views (products, orders, customers, order_items)"
+  node scripts/operator/kibana-data-views.mjs --kibana http://localhost:5601 --wait-seconds 180
 }
 
 up_native() {
@@ -85,7 +96,10 @@ print_next_steps() {
 
 ==> The CDC stack is up.
 
-Start the consumers, one per terminal:
+Run all four consumers in this terminal, with the pipeline page (http://localhost:9100):
+  npm start
+
+Or one per terminal:
   npm run consumer:elasticsearch
   npm run consumer:redis
   npm run consumer:warehouse
@@ -97,6 +111,7 @@ Fire changes at the shop database:
 Look:
   curl "localhost:9200/orders/_search?pretty"
   redis-cli GET order:1
+  npm run dlq -- list
   ./setup.sh status
 
 Run the tests:

@@ -1,13 +1,9 @@
 /**
  * consumer:elasticsearch — keeps the search indexes (products, orders, customers, order_items)
- * in step with the database. Group `cdc-elasticsearch`; its own variables are listed in
- * elasticsearch-config.ts, the index design in README.md.
+ * in step with the database. What it is (name, health port, sink) lives in definition.ts; this
+ * file only runs it.
  */
 import { runConsumer } from '../core/run-consumer.js';
-import { loadElasticsearchConfig } from './elasticsearch-config.js';
-import { ElasticsearchSink } from './elasticsearch-sink.js';
+import { definition } from './definition.js';
 
-await runConsumer({
-  name: 'elasticsearch',
-  createSink: (_config, logger) => new ElasticsearchSink({ config: loadElasticsearchConfig(process.env), logger }),
-});
+await runConsumer(definition);

@@ -1,12 +1,8 @@
 /**
  * consumer:redis — keeps the Redis hot cache equal to the captured tables (layout: key-layout.ts).
- * Group `cdc-redis`; its own variables are listed in redis-config.ts.
+ * What it is (name, health port, sink) lives in definition.ts; this file only runs it.
  */
 import { runConsumer } from '../core/run-consumer.js';
-import { redisConfigFromEnv } from './redis-config.js';
-import { RedisSink } from './redis-sink.js';
+import { definition } from './definition.js';
 
-await runConsumer({
-  name: 'redis',
-  createSink: (_config, logger) => new RedisSink({ ...redisConfigFromEnv(process.env), logger }),
-});
+await runConsumer(definition);

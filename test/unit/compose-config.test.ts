@@ -278,6 +278,34 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('the Docker-only UIs', () => {
+  it('./setup.sh creates the Kibana data views once the Docker stack is up', () => {
+    const upDocker = /up_docker\(\) \{([\s\S]*?)\n\}/.exec(read('setup.sh'))?.[1] ?? '';
+    expect(upDocker).toMatch(/compose up -d --wait[\s\S]*node scripts\/operator\/kibana-data-views\.mjs --kibana http:\/\/localhost:5601/);
+    expect(service('kibana').ports).toContain('5601:5601');
+  });
+
+  it('the data views are the Elasticsearch consumer aliases, with a time field their mapping has', async () => {
+    const { dataViews } = await import('../../scripts/operator/kibana-data-views.mjs');
+    const { INDEX_CATALOG } = await import('../../consumers/elasticsearch/index-catalog.js');
+    const views = dataViews();
+    expect(views.map((view) => view.title).sort()).toEqual(INDEX_CATALOG.map((index) => index.alias).sort());
+    for (const view of views) {
+      const index = INDEX_CATALOG.find((candidate) => candidate.alias === view.title)!;
+      const properties = (index.body.mappings as { properties: Record<string, { type?: string }> }).properties;
+      if (view.timeFieldName) expect(properties[view.timeFieldName]?.type, `${view.title}.${view.timeFieldName}`).toMatch(/^date/);
+      else expect(Object.values(properties).some((field) => field.type?.startsWith('date')), `${view.title} has a date field`).toBe(false);
+    }
+    expect(new Set(views.map((view) => view.id)).size).toBe(views.length);
+    expect(dataViews('test-').map((view) => view.title)).toContain('test-orders');
+  });
+
+  it('Kafka UI lists the consumer groups: it reads the broker through its admin client, not read-only-restricted', () => {
+    expect(env('kafka-ui', 'KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS')).toBe('kafka:29092');
+    expect(env('kafka-ui', 'KAFKA_CLUSTERS_0_READONLY') ?? 'false').toBe('false');
+  });
+});
+
 describe('debezium/connector-config.json', () => {
   it('names the connector the README and setup.sh use', () => {
     expect(connectorFile.name).toBe('ecommerce-postgres-connector');
