@@ -1,13 +1,9 @@
 /**
  * consumer:warehouse — keeps the MongoDB warehouse (database `ecommerce_warehouse`) with every
  * captured row's current state and every version in `change_log` (design: README.md here).
- * Group `cdc-warehouse`; its own variables are listed in warehouse-config.ts.
+ * What it is (name, health port, sink) lives in definition.ts; this file only runs it.
  */
 import { runConsumer } from '../core/run-consumer.js';
-import { warehouseConfigFromEnv } from './warehouse-config.js';
-import { WarehouseSink } from './warehouse-sink.js';
+import { definition } from './definition.js';
 
-await runConsumer({
-  name: 'warehouse',
-  createSink: (_config, logger) => new WarehouseSink({ config: warehouseConfigFromEnv(process.env), logger }),
-});
+await runConsumer(definition);

@@ -41,7 +41,14 @@ export const CONSUMERS: readonly ConsumerEntry[] = Object.freeze([
     main: 'consumers/redis/main.ts',
     load: async () => (await import('../../consumers/redis/definition.js')).definition,
   },
-  // warehouse (9103) and notification (9104) join here when their definition.ts lands.
+  {
+    name: 'warehouse',
+    healthPort: 9103,
+    npmScript: 'consumer:warehouse',
+    main: 'consumers/warehouse/main.ts',
+    load: async () => (await import('../../consumers/warehouse/definition.js')).definition,
+  },
+  // notification (9104) joins here when its definition.ts lands.
 ]);
 
 /** The entry named `name`, or an error listing the known names. */

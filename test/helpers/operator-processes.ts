@@ -8,6 +8,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
 import { consumerEnvPrefix } from '../../consumers/core/config.js';
 import { deletePrefix } from '../../consumers/redis/cache-dump.js';
 import { CONSUMERS } from '../../scripts/operator/consumer-list.js';
@@ -22,7 +23,13 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const SINK_ISOLATION: Readonly<Record<string, (run: string) => Record<string, string>>> = {
   redis: (run) => ({ REDIS_KEY_PREFIX: `${run}:` }),
   elasticsearch: (run) => ({ ES_INDEX_PREFIX: `${run}-` }),
+  warehouse: (run) => ({ WAREHOUSE_DATABASE: warehouseDatabase(run) }),
 };
+
+/** The run's own warehouse database (MongoDB names: letters, digits, _ and -, at most 63). */
+function warehouseDatabase(run: string): string {
+  return `wh_${run}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 63);
+}
 
 /** A port nobody listens on right now. */
 export async function freePort(): Promise<number> {
@@ -159,8 +166,16 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
 }
 
-/** Removes what the run's sinks wrote: its Redis keys and Elasticsearch indexes. */
+/** Removes what the run's sinks wrote: its Redis keys, Elasticsearch indexes and warehouse database. */
 export async function cleanSinks(run: string): Promise<void> {
+  const mongo = new MongoClient(engines().mongodb, { serverSelectionTimeoutMS: 5_000 });
+  try {
+    await mongo.db(warehouseDatabase(run)).dropDatabase();
+  } catch {
+    // MongoDB not reachable: nothing of this run to drop there
+  } finally {
+    await mongo.close();
+  }
   const redis = new Redis(engines().redis);
   try {
     await deletePrefix(redis, `${run}:`);
