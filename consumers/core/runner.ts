@@ -531,24 +531,33 @@ export class Runner {
     return true;
   }
 
-  /** Counts settled events (one counter update per table/op/result, not per event) and their commit-to-sink latency. */
+  /**
+   * Counts settled events (one counter update per table/op/result, not per event), the stale
+   * ones among them, and their commit-to-sink latency.
+   */
   private recordSettled(settled: Entry[], outcomes: MessageOutcome[]): void {
     const now = Date.now();
     const counts = new Map<string, { labels: { table: string; op: string; result: EventResult }; count: number }>();
+    const staleByTable = new Map<string, number>();
     settled.forEach((entry, index) => {
-      const result: EventResult = outcomes[index]!.status === 'ok' ? 'ok' : 'dead_lettered';
+      const outcome = outcomes[index]!;
+      const result: EventResult = outcome.status === 'ok' ? 'ok' : 'dead_lettered';
       const event = 'event' in entry.decoded ? entry.decoded.event : null;
       const table = event?.table ?? 'unknown';
+      const stale = outcome.status === 'ok' && outcome.stale === true;
+      if (stale) staleByTable.set(table, (staleByTable.get(table) ?? 0) + 1);
       const op = event?.op ?? 'unknown';
       const key = `${table}\u0000${op}\u0000${result}`;
       const counted = counts.get(key);
       if (counted) counted.count++;
       else counts.set(key, { labels: { table, op, result }, count: 1 });
-      if (event && result === 'ok' && event.op !== 'tombstone') {
+      // A stale event took effect earlier (or never will): its latency says nothing about this delivery.
+      if (event && result === 'ok' && !stale && event.op !== 'tombstone') {
         this.latencyFor(table).observe(Math.max(0, now - event.source.commitTimeMs) / 1000);
       }
     });
     for (const { labels, count } of counts.values()) this.metrics.events.inc(labels, count);
+    for (const [table, count] of staleByTable) this.metrics.staleEvents.inc({ table }, count);
   }
 
   /** The latency histogram's child for a table, looked up once (label hashing per event is costly). */

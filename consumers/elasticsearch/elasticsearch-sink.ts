@@ -7,8 +7,9 @@
  * - `write(events)` turns the batch into document writes (write-plan.ts), reads the stored
  *   documents it needs for unchanged-TOAST columns with one mget, and sends bulk requests split
  *   by count and bytes, in order. Every write is an `index` with `version_type: external` and the
- *   event's LSN as version, so Elasticsearch itself refuses anything older than what it holds.
- *   Per-item results become per-event results (bulk-results.ts). After the first request that
+ *   event's row version (`source.version` mapped into a long, see externalVersion in
+ *   document.ts) as version, so Elasticsearch itself refuses anything older than what it holds.
+ *   Per-item results become per-event results (bulk-results.ts); a refused write is `stale`. After the first request that
  *   must be retried, nothing more is sent: the runner will hand those events over again.
  * - The sink does not retry by itself (the client is built with maxRetries 0): the runner owns
  *   backoff, so one place decides how long to wait.

@@ -6,13 +6,14 @@
  * - `write(events)` sends ONE pipeline per batch: runs of row changes go as EVALSHAs of the
  *   batch apply-change script (up to EVENTS_PER_CALL events per call), a TRUNCATE as an EVALSHA
  *   of the truncate script, in event order. The script applies each event atomically and only if
- *   its LSN is newer than what Redis holds for the row (or table), so replays, redeliveries and
- *   out-of-order events never roll data back or duplicate a list entry.
- * - Results per event: `ok` when applied or refused as stale (Redis already holds something
- *   newer); tombstones are `ok` and change nothing; `retry` for anything transient (connection
+ *   its row version (`source.version`) is newer than what Redis holds for the row (or table), so
+ *   replays, redeliveries, out-of-order events and snapshot rows read under a transaction that
+ *   committed later never roll data back or duplicate a list entry.
+ * - Results per event: `ok` when applied, `stale` when refused (Redis already holds that version
+ *   or a newer one); tombstones are `ok` and change nothing; `retry` for anything transient (connection
  *   lost, Redis down or loading, timeout, OOM, script busy), in which case the runner backs off
  *   and sends the same events again; `failed` for data Redis can never store (bad key, malformed
- *   LSN or timestamp, non-integer stock, a key holding the wrong type).
+ *   version or timestamp, non-integer stock, a key holding the wrong type).
  * - The sink never retries by itself: while Redis is down commands fail fast (no offline
  *   queue), and the ioredis client keeps reconnecting in the background.
  */
@@ -20,7 +21,7 @@ import { Redis, ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ChangeEvent } from '../core/change-event.js';
 import { PermanentError, RetriableError } from '../core/errors.js';
-import { failed, ok, retry, type Sink, type WriteResult } from '../core/sink.js';
+import { failed, ok, retry, stale, type Sink, type WriteResult } from '../core/sink.js';
 import { APPLY_CHANGES_LUA } from './apply-change-script.js';
 import { type KeyLayout, keyLayout } from './key-layout.js';
 import { appendBatchArgs, batchHeader, buildTruncateCall, type ScriptSettings } from './script-call.js';
@@ -64,11 +65,14 @@ export function resultForError(error: Error): WriteResult {
  */
 export const EVENTS_PER_CALL = 100;
 
-/** One event's answer from the batch script: "applied" / "stale" are ok, "!<error>" an error reply. */
+/**
+ * One event's answer from a script: "applied" (or the truncate script's count of removed rows) is
+ * `ok`, "stale" is `stale`, "!<error>" an error reply.
+ */
 export function resultForScriptReply(reply: unknown): WriteResult {
   if (reply === undefined || reply === null) return retry(new RetriableError('Redis sent no result for this event'));
   if (typeof reply === 'string' && reply.startsWith('!')) return resultForError(new ReplyError(reply.slice(1)));
-  return ok;
+  return reply === 'stale' ? stale : ok;
 }
 
 /** The ioredis client with the scripts registered as commands (EVALSHA, EVAL on first use). */

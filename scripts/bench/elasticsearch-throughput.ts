@@ -212,7 +212,7 @@ async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: n
   await Promise.all(bulksPerStream.map(async (bulks) => {
     for (const bulk of bulks) {
       const results = await sendBulk(sink.client, bulk);
-      if (results.some((result) => result.status !== 'ok')) throw new Error(`raw round ${round}: a bulk item was not ok`);
+      if (results.some((result) => result.status !== 'ok' || result.stale)) throw new Error(`raw round ${round}: a bulk item was not applied`);
     }
   }));
   const elapsed = performance.now() - startedAt;

@@ -172,15 +172,15 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     expect(customerTtl).toBeGreaterThan(100);
     expect(customerTtl).toBeLessThanOrEqual(120);
     expect(await reader.ttl(k.row('orders', { id: 1 }))).toBe(-1);
-    expect(await reader.hget(k.lsnHash, 'order:1')).toBe('501');
+    expect(await reader.hget(k.versionHash, 'order:1')).toBe('18446744073709552117'); // 2^64 + LSN: a streamed change
 
     await sink.write([remove('orders', { id: 1 }, orderAt(1, 1), 502)]);
     const marker = k.deleteMarker('order:1');
-    expect(await reader.get(marker)).toBe('502');
+    expect(await reader.get(marker)).toBe('18446744073709552118');
     const markerTtl = await reader.ttl(marker);
     expect(markerTtl).toBeGreaterThan(0);
     expect(markerTtl).toBeLessThanOrEqual(60);
-    expect(await reader.hexists(k.lsnHash, 'order:1')).toBe(0);
+    expect(await reader.hexists(k.versionHash, 'order:1')).toBe(0);
   });
 
   it('stores values exactly: the raw JSON is what the decoder produced, TOAST jsonb included', async () => {
@@ -267,7 +267,7 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
       expect(result.status === 'failed' && result.error.name).toBe('PermanentError');
     }
     expect(Object.keys(await dumpCache(reader, sink.keys.prefix)).sort()).toEqual(
-      ['cdc:lsn', 'customer:1:orders', 'order:3', 'orders:by_created_at', 'recent_orders'].map((key) => sink.keys.prefix + key),
+      ['cdc:version', 'customer:1:orders', 'order:3', 'orders:by_created_at', 'recent_orders'].map((key) => sink.keys.prefix + key),
     );
   });
 
