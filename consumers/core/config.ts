@@ -147,6 +147,11 @@ export interface ConsumerConfig {
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
   /** A partition retrying without progress for longer than this makes /ready answer 503. */
   readonly laneStuckAfterMs: number;
+  /**
+   * Group session timeout and heartbeat interval. The runner heartbeats during sink calls too;
+   * the session is kept above the longest single sink request (see RunnerOptions.sessionTimeoutMs).
+   */
+  readonly session: { readonly timeoutMs: number; readonly heartbeatIntervalMs: number };
   readonly deadLetterTopic: string;
   /** Port of the /live, /ready, /metrics server; 0 picks a free port. */
   readonly healthPort: number;
@@ -193,6 +198,16 @@ export function loadConfig(
     throw new ConfigError('RETRY_MAX_MS', `RETRY_MAX_MS=${retryMaxMs} is invalid: expected at least RETRY_INITIAL_MS (${retryInitialMs})`);
   }
 
+  // The broker's group.min/max.session.timeout.ms defaults bound the session.
+  const sessionTimeoutMs = read.int('KAFKA_SESSION_TIMEOUT_MS', 45_000, { min: 6_000, max: 1_800_000 });
+  const heartbeatIntervalMs = read.int('KAFKA_HEARTBEAT_INTERVAL_MS', 3_000, { min: 100, max: 600_000 });
+  if (heartbeatIntervalMs * 3 > sessionTimeoutMs) {
+    throw new ConfigError(
+      'KAFKA_HEARTBEAT_INTERVAL_MS',
+      `KAFKA_HEARTBEAT_INTERVAL_MS=${heartbeatIntervalMs} is invalid: expected at most a third of KAFKA_SESSION_TIMEOUT_MS (${sessionTimeoutMs}), so one lost heartbeat does not end the session`,
+    );
+  }
+
   const defaultHealthPort = DEFAULT_HEALTH_PORTS[consumer] ?? defaults.healthPort;
 
   return deepFreeze({
@@ -208,6 +223,7 @@ export function loadConfig(
     fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
     laneStuckAfterMs: read.int('LANE_STUCK_AFTER_MS', 30_000, { min: 1, max: 86_400_000 }),
+    session: { timeoutMs: sessionTimeoutMs, heartbeatIntervalMs },
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),

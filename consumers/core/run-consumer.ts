@@ -81,6 +81,8 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       partitionsConsumedConcurrently: config.partitionsConcurrency,
       retry: config.retry,
       stuckAfterMs: config.laneStuckAfterMs,
+      sessionTimeoutMs: config.session.timeoutMs,
+      heartbeatIntervalMs: config.session.heartbeatIntervalMs,
       maxEventsPerWrite: config.maxEventsPerWrite,
       fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
       onFatalError: (error) => void shutdown.fail(error),

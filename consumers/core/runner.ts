@@ -11,7 +11,8 @@
  *   written, and that one done). The fetch position moves past a queued batch; the committed
  *   offset never does before the sink holds it. At most two batches per partition are in memory.
  * - A batch is split into chunks of at most `maxEventsPerWrite` messages; each chunk is written
- *   with one `sink.write` call, in offset order.
+ *   with one `sink.write` call, in offset order. The runner heartbeats while the call runs (and
+ *   while it backs off), so a sink call longer than the session timeout causes no eviction.
  * - Decoding failures are permanent: the original message is dead-lettered.
  * - `ok` and `failed` results settle a message; the first `retry` (or a thrown write) stops the
  *   settled prefix. The runner dead-letters the `failed` ones of the prefix (waiting for the
@@ -101,10 +102,24 @@ export interface RunnerOptions {
    * orchestrator or an operator sees a partition that cannot move.
    */
   stuckAfterMs?: number;
+  /**
+   * Group session timeout; default 45 s. The runner heartbeats while a sink call runs, so this
+   * only has to outlast a stall of the process itself; it is still kept above the longest single
+   * sink request (Elasticsearch 30 s, Redis 10 s by default) so that a heartbeat queued behind a
+   * slow request on a busy event loop does not get the member evicted. The broker accepts
+   * group.min.session.timeout.ms (6 s) to group.max.session.timeout.ms (30 min).
+   */
+  sessionTimeoutMs?: number;
+  /** How often a heartbeat is sent while batches are handled; default 3 s (well under a third of the session). */
+  heartbeatIntervalMs?: number;
 }
 
 const DEFAULT_RETRY: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
 const DEFAULT_STUCK_AFTER_MS = 30_000;
+const DEFAULT_SESSION_TIMEOUT_MS = 45_000;
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
+/** kafkajs' default rebalance timeout; it must not be shorter than the session timeout. */
+const MIN_REBALANCE_TIMEOUT_MS = 60_000;
 /**
  * Errors of a commit or heartbeat that mean this member's place in the group is gone or moving
  * (a rebalance is under way, the generation is old, the coordinator forgot the member): the
@@ -171,6 +186,7 @@ export class Runner {
   private readonly retryPolicy: BackoffPolicy;
   private readonly maxEventsPerWrite: number;
   private readonly stuckAfterMs: number;
+  private readonly heartbeatIntervalMs: number;
   private readonly metrics: Metrics;
   private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
@@ -192,6 +208,7 @@ export class Runner {
     this.retryPolicy = options.retry ?? DEFAULT_RETRY;
     this.maxEventsPerWrite = options.maxEventsPerWrite ?? DEFAULT_MAX_EVENTS_PER_WRITE;
     this.stuckAfterMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.metrics = options.metrics ?? new Metrics(options.consumerName, { defaultMetrics: false });
     // kafkajs ships only gzip; an LZ4-compressed topic (a producer or topic setting) would crash it.
     registerLz4Codec();
@@ -222,8 +239,12 @@ export class Runner {
     await this.producer.connect();
 
     const maxBytesPerPartition = this.options.fetchMaxBytesPerPartition ?? DEFAULT_FETCH_MAX_BYTES_PER_PARTITION;
+    const sessionTimeout = this.options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     const consumer = this.kafka.consumer({
       groupId,
+      sessionTimeout,
+      rebalanceTimeout: Math.max(MIN_REBALANCE_TIMEOUT_MS, sessionTimeout),
+      heartbeatInterval: this.heartbeatIntervalMs,
       allowAutoTopicCreation: false,
       maxBytesPerPartition,
       // The whole fetch response must hold a full batch of every partition consumed concurrently.
@@ -430,7 +451,7 @@ export class Runner {
     let pending: Entry[] = chunk;
     let round = 0;
     while (pending.length > 0) {
-      const outcomes = await this.writeRound(pending);
+      const outcomes = await this.writeRound(pending, context);
       const plan = planSettlement(outcomes);
 
       const deadLetters = plan.deadLetter.map((index) => ({ entry: pending[index]!, outcome: outcomes[index]! }));
@@ -459,8 +480,13 @@ export class Runner {
     return true;
   }
 
-  /** One sink.write for the pending events; its results lined up with the pending messages. */
-  private async writeRound(pending: Entry[]): Promise<MessageOutcome[]> {
+  /**
+   * One sink.write for the pending events; its results lined up with the pending messages. The
+   * group session is kept alive meanwhile: a sink call may take longer than the session timeout
+   * (an Elasticsearch write is an mget plus bulks of up to 30 s each), and an evicted member
+   * would re-read and re-write the whole batch after a rebalance.
+   */
+  private async writeRound(pending: Entry[], context: BatchContext): Promise<MessageOutcome[]> {
     const events: ChangeEvent[] = [];
     for (const entry of pending) {
       if ('event' in entry.decoded) {
@@ -473,10 +499,18 @@ export class Runner {
     const started = process.hrtime.bigint();
     let results: WriteResult[] | null = null;
     let thrown: Error | undefined;
+    // kafkajs sends a heartbeat only when one is due, so ticking at half the interval is cheap.
+    const beat = setInterval(() => {
+      this.heartbeat(context).catch((error: unknown) => {
+        context.log.info({ reason: describeError(error) }, 'heartbeat during a sink write: the group is rebalancing; the commit after the write will tell');
+      });
+    }, Math.max(100, this.heartbeatIntervalMs / 2));
     try {
       results = await this.options.sink.write(events);
     } catch (error) {
       thrown = toError(error);
+    } finally {
+      clearInterval(beat);
     }
     const outcomes = mergeOutcomes(pending.map((entry) => entry.decoded), results, thrown);
     const outcome = thrown ? 'error' : outcomes.some((o) => o.status === 'retry') ? 'retry' : 'ok';
