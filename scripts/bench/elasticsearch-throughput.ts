@@ -159,7 +159,7 @@ async function verifyAndDrop(sink: ElasticsearchSink, label: string): Promise<vo
   }
   const sample = await sink.client.get<Json>({ index: sink.indexes.get('products')!.aliasName, id: '1000001' });
   if (sample._source?.price !== '11.01') throw new Error(`${label}: product 1000001 price ${JSON.stringify(sample._source?.price)}, expected "11.01"`);
-  await deleteIndexes(sink.client, sink.indexes.values());
+  await deleteIndexes(sink.client, sink.ownedIndexes());
 }
 
 async function consumerRound(round: number, noop = false): Promise<{ rate: number; joinMs: number; writes: number; busy: number; cpu: string }> {
@@ -283,7 +283,7 @@ async function main(): Promise<void> {
       await admin.deleteTopics({ topics: [...TABLES.map(topicOf), `${RUN}.dlq`] }).catch(() => undefined);
     });
     for (const sink of sinksMade) {
-      await deleteIndexes(sink.client, sink.indexes.values()).catch(() => undefined);
+      await deleteIndexes(sink.client, sink.ownedIndexes()).catch(() => undefined);
       await sink.close();
     }
   }

@@ -85,7 +85,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'elastics
     }
     await shop?.close();
     await deleteGroupsAndTopics(kafka, { groups, topics: [topic, ...deadLetterTopics] });
-    if (esSink) await deleteIndexes(es, esSink.indexes.values());
+    if (esSink) await deleteIndexes(es, esSink.ownedIndexes());
     await deletePrefix(redis, `${run}:`);
     redis?.disconnect();
     await es?.close();
