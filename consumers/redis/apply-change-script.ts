@@ -21,7 +21,7 @@ import { LUA_HELPERS } from './lua-helpers.js';
  *   ARGV[6]  id                the row's id segment ("1"), member of the derived views
  *   ARGV[7]  row JSON          the new row, compact JSON ("" for delete)
  *   ARGV[8]  row TTL seconds   "0" = no TTL
- *   ARGV[9]  delete marker TTL seconds (> 0)
+ *   ARGV[9]  delete marker TTL seconds ("0" = kept for good, the default)
  *   ARGV[10] recent_orders length (> 0)
  *   ARGV[11] view arg A        order: created_at epoch ms | product: stock_quantity | order_item: order_id
  *   ARGV[12] view arg B        order: customer_id         | product: low_stock_threshold
@@ -70,11 +70,12 @@ if stored and not version_newer(version, stored) then return 'stale' end
 local old = redis.call('GET', row_key)
 
 if op == 'upsert' then
-  -- Unchanged-TOAST columns: keep the cached value, else the one in 'before', else leave absent.
+  -- Unchanged-TOAST columns: the value in 'before' (with REPLICA IDENTITY FULL it is the row as
+  -- PostgreSQL had it), else the cached one, else leave the column absent.
   local toast_n = tonumber(ARGV[14]) or 0
   for t = 0, toast_n - 1 do
     local name, fallback = ARGV[15 + 2 * t], nonempty(ARGV[16 + 2 * t])
-    local raw = (old and json_member_raw(old, name)) or fallback
+    local raw = fallback or (old and json_member_raw(old, name))
     if raw and not json_member_raw(row_json, name) then
       local member = cjson.encode(name) .. ':' .. raw
       if row_json == '{}' then row_json = '{' .. member .. '}'
@@ -92,7 +93,8 @@ if op == 'upsert' then
 else
   redis.call('DEL', row_key)
   redis.call('HDEL', version_hash, field)
-  redis.call('SET', marker_key, version, 'EX', marker_ttl)
+  if marker_ttl > 0 then redis.call('SET', marker_key, version, 'EX', marker_ttl)
+  else redis.call('SET', marker_key, version) end
 end
 
 if view == 'order' then

@@ -16,9 +16,9 @@
  *   low_stock_products        SET of product ids with stock_quantity <= low_stock_threshold
  *   cdc:version               HASH row key ("order:1") -> row version of the change the row
  *                             reflects (`source.version`: 2^64 + LSN streamed, LSN snapshot)
- *   cdc:deleted:{row key}     STRING: row version of the delete, expires after
- *                             REDIS_DELETE_MARKER_TTL_SECONDS, so a late older event cannot
- *                             resurrect a deleted row
+ *   cdc:deleted:{row key}     STRING: row version of the delete, so a late older event cannot
+ *                             resurrect a deleted row; kept for good unless
+ *                             REDIS_DELETE_MARKER_TTL_SECONDS is set
  *   cdc:truncated             HASH entity ("order") -> row version of the table's last TRUNCATE
  *
  * {id} is the primary-key value (composite keys: values joined with ":", in key-column order).

@@ -33,6 +33,7 @@ export interface RedisSinkOptions {
   /** Prepended to every key; "" in production so `GET order:1` works, unique in tests. */
   readonly keyPrefix: string;
   readonly recentOrdersLength: number;
+  /** Seconds a delete marker is kept; 0 = for good (the default, see redis-config.ts). */
   readonly deleteMarkerTtlSeconds: number;
   /** Row TTL in seconds per table name; tables not listed never expire. */
   readonly ttlSecondsByTable: Readonly<Record<string, number>>;
@@ -40,6 +41,39 @@ export interface RedisSinkOptions {
   readonly commandTimeoutMs?: number;
   /** Told about connection trouble (the client reconnects by itself); e.g. the consumer's logger. */
   readonly logger?: Pick<Logger, 'warn'>;
+}
+
+/**
+ * Checks Redis' eviction policy before the first write. Under allkeys-* Redis may evict ANY key
+ * when memory runs out: a row's version in cdc:version or a delete marker, after which an older
+ * replayed event overwrites newer data or resurrects a deleted row, silently. Those policies are
+ * refused. volatile-* evicts only keys with a TTL (rows of tables with REDIS_TTL_*, and delete
+ * markers if REDIS_DELETE_MARKER_TTL_SECONDS is set): allowed, with a warning about the markers.
+ * noeviction (Redis' default) makes writes fail with OOM when full, which the runner retries.
+ * If CONFIG is not allowed (some managed services), the check is skipped with a warning.
+ */
+export async function checkEvictionPolicy(redis: Redis, options: Pick<RedisSinkOptions, 'deleteMarkerTtlSeconds' | 'logger'>): Promise<void> {
+  let policy: string | undefined;
+  try {
+    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+    policy = reply[1];
+  } catch (error) {
+    options.logger?.warn({ err: error }, 'cannot read maxmemory-policy (CONFIG not allowed?): make sure Redis never evicts keys of this cache (noeviction)');
+    return;
+  }
+  if (policy?.startsWith('allkeys-')) {
+    throw new PermanentError(
+      `Redis maxmemory-policy is ${policy}: when memory runs out Redis would evict any key, including the row versions ` +
+        '(cdc:version) and delete markers that keep older events from overwriting newer data or resurrecting deleted rows. ' +
+        'Set maxmemory-policy noeviction (writes then fail and are retried until memory is freed), or give Redis more memory',
+    );
+  }
+  if (policy?.startsWith('volatile-') && options.deleteMarkerTtlSeconds > 0) {
+    options.logger?.warn(
+      { policy },
+      'maxmemory-policy may evict delete markers (they have a TTL) before it ends; a replay could then resurrect deleted rows',
+    );
+  }
 }
 
 /** Reply error codes that mean "Redis cannot do it right now", not "this event is bad". */
@@ -88,7 +122,7 @@ export class RedisSink implements Sink {
   private readonly settings: ScriptSettings;
   private closed = false;
 
-  constructor(options: RedisSinkOptions) {
+  constructor(private readonly options: RedisSinkOptions) {
     this.keys = keyLayout(options.keyPrefix);
     this.settings = {
       keys: this.keys,
@@ -117,6 +151,7 @@ export class RedisSink implements Sink {
 
   async start(): Promise<void> {
     await this.redis.connect();
+    await checkEvictionPolicy(this.redis, this.options);
     // Compiles the scripts once at start-up, so a broken script stops the consumer right away.
     await this.redis.script('LOAD', APPLY_CHANGES_LUA);
     await this.redis.script('LOAD', TRUNCATE_LUA);

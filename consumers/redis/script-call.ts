@@ -17,6 +17,7 @@ export interface ScriptSettings {
   readonly keys: KeyLayout;
   /** Row TTL per table name, in seconds; absent = no TTL. */
   readonly ttlSecondsByTable: Readonly<Record<string, number>>;
+  /** 0 = delete markers never expire. */
   readonly deleteMarkerTtlSeconds: number;
   readonly recentOrdersLength: number;
 }

@@ -14,8 +14,8 @@
  *   (`ok` with `stale: true`), an applied one a plain `ok`, so refusals can be counted;
  * - a delete removes the row, and a late older create/update cannot bring it back;
  * - tombstones are accepted and change nothing;
- * - unchanged-TOAST columns (listed in `unavailableColumns`, absent from `after`) keep the value
- *   the sink already holds;
+ * - unchanged-TOAST columns (listed in `unavailableColumns`, absent from `after`) take the value
+ *   in `before` when it has one (REPLICA IDENTITY FULL), else keep the value the sink holds;
  * - a bad event fails alone (`failed`, with a reason) and the good events around it are written;
  * - `close()` may be called twice.
  */
@@ -228,6 +228,18 @@ export function describeSinkContract(harness: SinkContractHarness): void {
       // Replaying the TOAST update is harmless too.
       expect(statuses(await sink.write([event]))).toEqual(['ok']);
       expect(await read('products', { id: 8 })).toEqual(expected);
+    });
+
+    it('an unchanged-TOAST column takes the value in `before` (REPLICA IDENTITY FULL) over the one the sink holds', async () => {
+      // The sink holds an outdated description (an update of it that it has not seen yet, e.g.
+      // still queued behind a retry); `before` carries the row as PostgreSQL had it.
+      const cached = productRow(27, { description: 'The description the sink still holds. '.repeat(20) });
+      const current = 'The description PostgreSQL has now. '.repeat(20);
+      expect(statuses(await sink.write([create('products', { id: 27 }, cached, 1500)]))).toEqual(['ok']);
+      const { description: _omitted, ...rest } = cached;
+      const after: Row = { ...rest, stock_quantity: 1 };
+      expect(statuses(await sink.write([update('products', { id: 27 }, { ...rest, description: current }, after, 1520, ['description'])]))).toEqual(['ok']);
+      expect(await read('products', { id: 27 })).toEqual({ ...after, description: current });
     });
 
     it('a partially failing batch fails only the bad event and writes the good ones', async () => {
