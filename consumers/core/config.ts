@@ -14,11 +14,13 @@
  * `CONSUMER_GROUP`. Pass a list of names to any helper to get that "first one set wins" lookup.
  */
 import dotenv from 'dotenv';
+import { maskUrlCredentials } from './mask-credentials.js';
 
+/** A bad setting; its message may quote the value, with any URL password masked. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly variable: string, message: string) {
-    super(message);
+    super(maskUrlCredentials(message));
   }
 }
 
@@ -155,6 +157,11 @@ export interface ConsumerConfig {
   readonly deadLetterTopic: string;
   /** Port of the /live, /ready, /metrics server; 0 picks a free port. */
   readonly healthPort: number;
+  /**
+   * Address it listens on: loopback by default (metrics show table names, lag and errors);
+   * 0.0.0.0 to let a scraper or probe on another host (or outside a container) reach it.
+   */
+  readonly healthHost: string;
   readonly logLevel: LogLevel;
   /** How long a graceful shutdown may take before the process exits 1 anyway. */
   readonly shutdownTimeoutMs: number;
@@ -226,6 +233,7 @@ export function loadConfig(
     session: { timeoutMs: sessionTimeoutMs, heartbeatIntervalMs },
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),
+    healthHost: read.string(scoped('HEALTH_HOST'), '127.0.0.1'),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS', 30_000, { min: 1, max: 600_000 }),
   });

@@ -23,6 +23,7 @@
 import { Client, type ClientOptions } from '@elastic/elasticsearch';
 import { compareLsn, type ChangeEvent, type Row } from '../core/change-event.js';
 import { RetriableError, toError } from '../core/errors.js';
+import { maskUrlCredentials } from '../core/mask-credentials.js';
 import type { Logger } from '../core/logger.js';
 import { ok, retry, stale, type Sink, type WriteResult } from '../core/sink.js';
 import { externalIndexOperation, splitIntoBulks, type BulkLimits, type BulkOperation } from './bulk-body.js';
@@ -320,7 +321,7 @@ export class ElasticsearchSink implements Sink {
         return;
       } catch (error) {
         if (Date.now() >= deadline) {
-          throw new RetriableError(`Elasticsearch at ${this.config.url} did not answer within ${this.config.startupWaitMs} ms`, { cause: error });
+          throw new RetriableError(`Elasticsearch at ${maskUrlCredentials(this.config.url)} did not answer within ${this.config.startupWaitMs} ms`, { cause: error });
         }
         this.logger.warn({ attempt, err: toError(error) }, 'waiting for Elasticsearch');
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 500 * attempt)));
