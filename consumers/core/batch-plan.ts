@@ -14,7 +14,7 @@ import type { WriteResult } from './sink.js';
 
 /** What happened to one Kafka message in one round. */
 export type MessageOutcome =
-  | { readonly status: 'ok' }
+  | { readonly status: 'ok'; readonly stale?: true }
   | { readonly status: 'retry'; readonly error: Error }
   | { readonly status: 'failed'; readonly error: Error; readonly reason: 'decode' | 'sink' };
 

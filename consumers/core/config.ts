@@ -14,11 +14,13 @@
  * `CONSUMER_GROUP`. Pass a list of names to any helper to get that "first one set wins" lookup.
  */
 import dotenv from 'dotenv';
+import { maskUrlCredentials } from './mask-credentials.js';
 
+/** A bad setting; its message may quote the value, with any URL password masked. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly variable: string, message: string) {
-    super(message);
+    super(maskUrlCredentials(message));
   }
 }
 
@@ -151,9 +153,19 @@ export interface ConsumerConfig {
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
   /** A partition retrying without progress for longer than this makes /ready answer 503. */
   readonly laneStuckAfterMs: number;
+  /**
+   * Group session timeout and heartbeat interval. The runner heartbeats during sink calls too;
+   * the session is kept above the longest single sink request (see RunnerOptions.sessionTimeoutMs).
+   */
+  readonly session: { readonly timeoutMs: number; readonly heartbeatIntervalMs: number };
   readonly deadLetterTopic: string;
   /** Port of the /live, /ready, /metrics server; 0 picks a free port. */
   readonly healthPort: number;
+  /**
+   * Address it listens on: loopback by default (metrics show table names, lag and errors);
+   * 0.0.0.0 to let a scraper or probe on another host (or outside a container) reach it.
+   */
+  readonly healthHost: string;
   readonly logLevel: LogLevel;
   /** How long a graceful shutdown may take before the process exits 1 anyway. */
   readonly shutdownTimeoutMs: number;
@@ -209,6 +221,16 @@ export function loadConfig(
     throw new ConfigError('RETRY_MAX_MS', `RETRY_MAX_MS=${retryMaxMs} is invalid: expected at least RETRY_INITIAL_MS (${retryInitialMs})`);
   }
 
+  // The broker's group.min/max.session.timeout.ms defaults bound the session.
+  const sessionTimeoutMs = read.int('KAFKA_SESSION_TIMEOUT_MS', 45_000, { min: 6_000, max: 1_800_000 });
+  const heartbeatIntervalMs = read.int('KAFKA_HEARTBEAT_INTERVAL_MS', 3_000, { min: 100, max: 600_000 });
+  if (heartbeatIntervalMs * 3 > sessionTimeoutMs) {
+    throw new ConfigError(
+      'KAFKA_HEARTBEAT_INTERVAL_MS',
+      `KAFKA_HEARTBEAT_INTERVAL_MS=${heartbeatIntervalMs} is invalid: expected at most a third of KAFKA_SESSION_TIMEOUT_MS (${sessionTimeoutMs}), so one lost heartbeat does not end the session`,
+    );
+  }
+
   const defaultHealthPort = DEFAULT_HEALTH_PORTS[consumer] ?? defaults.healthPort;
 
   return deepFreeze({
@@ -226,8 +248,10 @@ export function loadConfig(
     fetchMinBytes: read.int('FETCH_MIN_BYTES', DEFAULT_FETCH_MIN_BYTES, { min: 1, max: 64 * 1024 * 1024 }),
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
     laneStuckAfterMs: read.int('LANE_STUCK_AFTER_MS', 30_000, { min: 1, max: 86_400_000 }),
+    session: { timeoutMs: sessionTimeoutMs, heartbeatIntervalMs },
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),
+    healthHost: read.string(scoped('HEALTH_HOST'), '127.0.0.1'),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     shutdownTimeoutMs: read.int('SHUTDOWN_TIMEOUT_MS', 30_000, { min: 1, max: 600_000 }),
   });

@@ -9,6 +9,7 @@
  *
  * Both keep the underlying error as `cause`, so logs show the whole chain.
  */
+import { maskUrlCredentials } from './mask-credentials.js';
 import { failed, retry, type WriteResult } from './sink.js';
 
 export class RetriableError extends Error {
@@ -65,7 +66,7 @@ export function toError(thrown: unknown): Error {
   return new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown), { cause: thrown });
 }
 
-/** "Name: message <- Cause: message ..." — one line for logs and dead-letter headers. */
+/** "Name: message <- Cause: message ..." — one line for logs and dead-letter headers, URL passwords masked. */
 export function describeError(error: unknown): string {
   const parts: string[] = [];
   for (let current: unknown = error, depth = 0; current != null && depth < 5; depth++) {
@@ -77,7 +78,7 @@ export function describeError(error: unknown): string {
       break;
     }
   }
-  return parts.join(' <- ');
+  return maskUrlCredentials(parts.join(' <- '));
 }
 
 /**

@@ -43,12 +43,18 @@ export class HealthServer {
   async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
+      // Loopback unless told otherwise (HEALTH_HOST): /metrics tells a lot about the pipeline.
+      this.server.listen(this.options.port, this.options.host ?? '127.0.0.1', () => {
         this.server.off('error', reject);
         resolve();
       });
     });
-    this.options.logger.info({ port: this.port }, 'health server listening (/live, /ready, /metrics)');
+    this.options.logger.info({ host: this.address, port: this.port }, 'health server listening (/live, /ready, /metrics)');
+  }
+
+  /** The bound address. */
+  get address(): string {
+    return (this.server.address() as AddressInfo).address;
   }
 
   /** The bound port (useful when configured with 0). */

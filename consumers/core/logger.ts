@@ -8,10 +8,12 @@
  *   they sit up to four levels deep (`after.email`, `event.before.phone`, ...);
  * - inside any string (messages, error texts, other fields) email addresses, phone numbers and
  *   push tokens are masked by pattern, at any depth.
+ * Nor do credentials: the password of any URL in a string is masked (mask-credentials.ts).
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from './config.js';
+import { maskUrlCredentials } from './mask-credentials.js';
 
 export type { Logger };
 
@@ -45,11 +47,16 @@ export function maskPii(text: string): string {
     .replace(PHONE, '[redacted-phone]');
 }
 
+/** What every string in a log line goes through: URL passwords, then personal data. */
+function maskText(text: string): string {
+  return maskPii(maskUrlCredentials(text));
+}
+
 const MAX_DEPTH = 8;
 
 /** Copies `value` with every string masked; errors become pino's serialized form first. */
 function maskDeep(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return maskPii(value);
+  if (typeof value === 'string') return maskText(value);
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
   if (value instanceof Error) return maskDeep(pino.stdSerializers.err(value), depth + 1);
   if (Buffer.isBuffer(value)) return `<${value.length} bytes>`;
@@ -88,7 +95,7 @@ export function createLogger(options: LoggerOptions): Logger {
       hooks: {
         // The message (and printf-style arguments) are masked like any other string.
         logMethod(args, method) {
-          const masked = args.map((arg) => (typeof arg === 'string' ? maskPii(arg) : arg)) as Parameters<typeof method>;
+          const masked = args.map((arg) => (typeof arg === 'string' ? maskText(arg) : arg)) as Parameters<typeof method>;
           method.apply(this, masked);
         },
       },

@@ -18,6 +18,12 @@ export class Metrics {
 
   /** Events the runner settled, by table, op and how (written, or dead-lettered). */
   readonly events: Counter<'table' | 'op' | 'result'>;
+  /**
+   * Of the `ok` events, those the sink refused because it already held that row version or a
+   * newer one (replays after a rebalance or restart, out-of-order deliveries). A steady stream of
+   * them without replays going on means versions are wrong somewhere.
+   */
+  readonly staleEvents: Counter<'table'>;
   /** Messages per Kafka batch handed to the runner. */
   readonly batchSize: Histogram<'topic'>;
   /** Duration of each sink.write call (including ones that asked for a retry). */
@@ -47,6 +53,12 @@ export class Metrics {
       name: 'cdc_events_total',
       help: 'Change events settled by the runner, by table, operation and result (ok or dead_lettered)',
       labelNames: ['table', 'op', 'result'],
+      registers,
+    });
+    this.staleEvents = new Counter({
+      name: 'cdc_stale_events_total',
+      help: 'Events the sink refused (settled without effect) because it already held that row version or a newer one',
+      labelNames: ['table'],
       registers,
     });
     this.batchSize = new Histogram({

@@ -81,6 +81,8 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       partitionsConsumedConcurrently: config.partitionsConcurrency,
       retry: config.retry,
       stuckAfterMs: config.laneStuckAfterMs,
+      sessionTimeoutMs: config.session.timeoutMs,
+      heartbeatIntervalMs: config.session.heartbeatIntervalMs,
       maxEventsPerWrite: config.maxEventsPerWrite,
       fetchMaxBytesPerPartition: config.fetchMaxBytesPerPartition,
       fetchMaxWaitMs: config.fetchMaxWaitMs,
@@ -90,6 +92,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
 
     const health = new HealthServer({
       port: config.healthPort,
+      host: config.healthHost,
       metrics,
       logger,
       readiness: { runnerReady: () => runner.isReady(), sinkReady: () => sink.isReady(), stuckLanes: () => runner.stuckLanes() },
@@ -99,7 +102,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
 
     shutdown.add('runner', () => runner.stop());
     await runner.start();
-    logger.info({ groupId: config.groupId, topics: config.topics, healthPort: health.port }, `consumer:${config.consumer} running`);
+    logger.info({ groupId: config.groupId, topics: config.topics, healthPort: health.port, healthHost: health.address }, `consumer:${config.consumer} running`);
   } catch (error) {
     await shutdown.fail(error);
   }

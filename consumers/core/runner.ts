@@ -9,16 +9,24 @@
  *   batch, the next is fetched and decoded (kafkajs fetches again only once every batch handed
  *   over is handled, so handing a batch over means: decoded, queued behind the one being
  *   written, and that one done). The fetch position moves past a queued batch; the committed
- *   offset never does before the sink holds it. At most two batches per partition are in memory.
+ *   offset never does before the sink holds it. At most two batches per partition are in memory
+ *   (three just after a retrying lane got going again).
+ * - A lane that backs off (sink, dead letter or commit retrying) pauses its partition's
+ *   fetching until it moves again, so the other partitions of the same broker, fetched together
+ *   with it, go on meanwhile.
+ * - A dead-letter publish that can never succeed (message too large for the topic, topic gone or
+ *   not allowed) stops the runner with an error saying what to fix (onFatalError; the process
+ *   exits 1), committing nothing past that message.
  * - A batch is split into chunks of at most `maxEventsPerWrite` messages; each chunk is written
- *   with one `sink.write` call, in offset order.
+ *   with one `sink.write` call, in offset order. The runner heartbeats while the call runs (and
+ *   while it backs off), so a sink call longer than the session timeout causes no eviction.
  * - Decoding failures are permanent: the original message is dead-lettered.
  * - `ok` and `failed` results settle a message; the first `retry` (or a thrown write) stops the
  *   settled prefix. The runner dead-letters the `failed` ones of the prefix (waiting for the
  *   broker's ack), commits the offset after the prefix, backs off (capped exponential with
  *   jitter, heartbeating meanwhile) and hands the same events again from the retried one on.
  *   Nothing is skipped or reordered, however long the sink needs.
- * - A dead-letter publish that fails is retried the same way, never skipped. So is a commit that
+ * - A dead-letter publish that fails transiently is retried the same way, never skipped. So is a commit that
  *   fails for any reason but the group's membership (a request timeout, a broker restart, a
  *   coordinator move): the same offset is committed again, which is harmless if the broker had
  *   applied the first one.
@@ -109,10 +117,24 @@ export interface RunnerOptions {
    * orchestrator or an operator sees a partition that cannot move.
    */
   stuckAfterMs?: number;
+  /**
+   * Group session timeout; default 45 s. The runner heartbeats while a sink call runs, so this
+   * only has to outlast a stall of the process itself; it is still kept above the longest single
+   * sink request (Elasticsearch 30 s, Redis 10 s by default) so that a heartbeat queued behind a
+   * slow request on a busy event loop does not get the member evicted. The broker accepts
+   * group.min.session.timeout.ms (6 s) to group.max.session.timeout.ms (30 min).
+   */
+  sessionTimeoutMs?: number;
+  /** How often a heartbeat is sent while batches are handled; default 3 s (well under a third of the session). */
+  heartbeatIntervalMs?: number;
 }
 
 const DEFAULT_RETRY: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
 const DEFAULT_STUCK_AFTER_MS = 30_000;
+const DEFAULT_SESSION_TIMEOUT_MS = 45_000;
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
+/** kafkajs' default rebalance timeout; it must not be shorter than the session timeout. */
+const MIN_REBALANCE_TIMEOUT_MS = 60_000;
 /**
  * Errors of a commit or heartbeat that mean this member's place in the group is gone or moving
  * (a rebalance is under way, the generation is old, the coordinator forgot the member): the
@@ -161,6 +183,21 @@ interface Lane {
   epoch: number;
   /** Since when (epoch ms) the lane has been retrying without progress; null while it moves. */
   stuckSince: number | null;
+  /** Fetching of the partition is paused while the lane retries (see markStuck). */
+  paused: boolean;
+  /** Settles when the lane pauses: a batch waiting behind the retrying one stops holding the fetch. */
+  stall: Deferred;
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
 }
 
 interface LatencyChildren {
@@ -184,6 +221,7 @@ export class Runner {
   private readonly retryPolicy: BackoffPolicy;
   private readonly maxEventsPerWrite: number;
   private readonly stuckAfterMs: number;
+  private readonly heartbeatIntervalMs: number;
   private readonly metrics: Metrics;
   private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
@@ -191,6 +229,8 @@ export class Runner {
   /** Aborted by stop(): wakes every backoff sleep at once. */
   private readonly stopSignal = new AbortController();
   private stopping = false;
+  /** Set once the runner met an error it cannot get past (see fail()). */
+  private fatalError: Error | null = null;
   private stopped: Promise<void> | null = null;
   private joined = false;
   /** Counts group joins; a batch may only commit in the generation it was fetched in. */
@@ -205,6 +245,7 @@ export class Runner {
     this.retryPolicy = options.retry ?? DEFAULT_RETRY;
     this.maxEventsPerWrite = options.maxEventsPerWrite ?? DEFAULT_MAX_EVENTS_PER_WRITE;
     this.stuckAfterMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.metrics = options.metrics ?? new Metrics(options.consumerName, { defaultMetrics: false });
     // kafkajs ships only gzip; an LZ4-compressed topic (a producer or topic setting) would crash it.
     registerLz4Codec();
@@ -235,8 +276,12 @@ export class Runner {
     await this.producer.connect();
 
     const maxBytesPerPartition = this.options.fetchMaxBytesPerPartition ?? DEFAULT_FETCH_MAX_BYTES_PER_PARTITION;
+    const sessionTimeout = this.options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     const consumer = this.kafka.consumer({
       groupId,
+      sessionTimeout,
+      rebalanceTimeout: Math.max(MIN_REBALANCE_TIMEOUT_MS, sessionTimeout),
+      heartbeatInterval: this.heartbeatIntervalMs,
       allowAutoTopicCreation: false,
       maxBytesPerPartition,
       // The whole fetch response must hold a full batch of every partition consumed concurrently.
@@ -278,7 +323,7 @@ export class Runner {
 
   /** Joined the consumer group, not stopping, and no lane stuck for longer than `stuckAfterMs`. */
   isReady(): boolean {
-    return this.joined && !this.stopping && this.stuckLanes().every((lane) => lane.seconds * 1000 < this.stuckAfterMs);
+    return this.joined && !this.stopping && !this.fatalError && this.stuckLanes().every((lane) => lane.seconds * 1000 < this.stuckAfterMs);
   }
 
   /** Lanes retrying without progress right now, with how long (for /ready and logs). */
@@ -366,7 +411,10 @@ export class Runner {
     lane.tail = previous.then(() => this.runBatch(entries, context));
     lane.tailGeneration = context.generation;
     payload.resolveOffset(batch.lastOffset());
-    await previous;
+    // Normally wait for the batch before (kafkajs fetches the next one meanwhile). If that one
+    // starts retrying, its partition is paused and this returns: kafkajs fetches the partitions of
+    // the same broker together, and one stuck partition must not hold the others.
+    await Promise.race([previous, lane.stall.promise]);
   }
 
   /** The batch's turn in its lane: written, skipped (fetched past a gap, or no longer ours) or given up. */
@@ -384,8 +432,7 @@ export class Runner {
       // A heartbeat or commit that answered that the group is rebalancing, or a bug.
       log.info({ reason: describeError(error) }, 'batch abandoned without committing the rest; it is read again from the last commit');
     } finally {
-      lane.stuckSince = null;
-      this.metrics.laneStuckSeconds.set({ topic: lane.topic, partition: String(lane.partition) }, 0);
+      this.markMoving(lane);
     }
     if (!finished) this.rewind(context);
   }
@@ -402,6 +449,8 @@ export class Runner {
         resumeOffset: batch.firstOffset() ?? '0',
         epoch: 0,
         stuckSince: null,
+        paused: false,
+        stall: deferred(),
       };
       this.lanes.set(key, lane);
     } else if (lane.tailGeneration !== generation) {
@@ -445,7 +494,7 @@ export class Runner {
     let pending: Entry[] = chunk;
     let round = 0;
     while (pending.length > 0) {
-      const outcomes = await this.writeRound(pending);
+      const outcomes = await this.writeRound(pending, context);
       const plan = planSettlement(outcomes);
 
       const deadLetters = plan.deadLetter.map((index) => ({ entry: pending[index]!, outcome: outcomes[index]! }));
@@ -474,8 +523,13 @@ export class Runner {
     return true;
   }
 
-  /** One sink.write for the pending events; its results lined up with the pending messages. */
-  private async writeRound(pending: Entry[]): Promise<MessageOutcome[]> {
+  /**
+   * One sink.write for the pending events; its results lined up with the pending messages. The
+   * group session is kept alive meanwhile: a sink call may take longer than the session timeout
+   * (an Elasticsearch write is an mget plus bulks of up to 30 s each), and an evicted member
+   * would re-read and re-write the whole batch after a rebalance.
+   */
+  private async writeRound(pending: Entry[], context: BatchContext): Promise<MessageOutcome[]> {
     const events: ChangeEvent[] = [];
     for (const entry of pending) {
       if ('event' in entry.decoded) {
@@ -488,10 +542,18 @@ export class Runner {
     const started = process.hrtime.bigint();
     let results: WriteResult[] | null = null;
     let thrown: Error | undefined;
+    // kafkajs sends a heartbeat only when one is due, so ticking at half the interval is cheap.
+    const beat = setInterval(() => {
+      this.heartbeat(context).catch((error: unknown) => {
+        context.log.info({ reason: describeError(error) }, 'heartbeat during a sink write: the group is rebalancing; the commit after the write will tell');
+      });
+    }, Math.max(100, this.heartbeatIntervalMs / 2));
     try {
       results = await this.options.sink.write(events);
     } catch (error) {
       thrown = toError(error);
+    } finally {
+      clearInterval(beat);
     }
     const outcomes = mergeOutcomes(pending.map((entry) => entry.decoded), results, thrown);
     const outcome = thrown ? 'error' : outcomes.some((o) => o.status === 'retry') ? 'retry' : 'ok';
@@ -528,6 +590,11 @@ export class Runner {
         await this.producer!.send({ topic: this.options.deadLetterTopic, messages: requests[sent]!, acks: -1 });
         sent++; // acked: a retry after a later failure does not publish this group again
       } catch (error) {
+        const fatal = await this.fatalDeadLetterError(error, items[0]!.entry, context);
+        if (fatal) {
+          this.fail(fatal, log);
+          return false;
+        }
         this.metrics.retries.inc({ stage: 'dead_letter' });
         const delayMs = backoffDelay(round, this.retryPolicy);
         log.error({ err: error, delayMs, deadLetterTopic: this.options.deadLetterTopic }, 'dead-letter publish failed; backing off, then publishing again');
@@ -546,26 +613,85 @@ export class Runner {
     return true;
   }
 
-  /** Counts settled events (one counter update per table/op/result, not per event) and their commit-to-sink latency. */
+  /**
+   * The error to stop the consumer with when a dead-letter publish can never succeed as things
+   * are (the message is too large for the topic, the topic is gone or refused to us); null for
+   * anything a retry may fix (broker down, leader moving, a timeout). Retrying those forever would
+   * hold the partition with nothing but a log line to show for it.
+   */
+  private async fatalDeadLetterError(error: unknown, first: Entry, context: BatchContext): Promise<Error | null> {
+    const { deadLetterTopic } = this.options;
+    const where = `${context.batch.topic}/${context.batch.partition} offset ${first.message.offset}`;
+    const types = kafkaErrorTypes(error);
+    const refused = types.find((type) => FATAL_DEAD_LETTER_ERRORS.has(type));
+    if (refused) {
+      const why = refused === 'MESSAGE_TOO_LARGE' || refused === 'RECORD_LIST_TOO_LARGE'
+        ? `the dead letter (the original message plus its dlq.* headers) is too large for it (${refused}): raise max.message.bytes on ${deadLetterTopic} (and the broker's message.max.bytes if needed), then restart`
+        : `${refused}: fix the topic or the consumer's permissions, then restart`;
+      return new DeadLetterPublishError(`dead-letter topic ${deadLetterTopic} cannot take the original of ${where}: ${why}. Nothing was committed past that message.`, { cause: error });
+    }
+    const missing = types.includes('UNKNOWN_TOPIC_OR_PARTITION') || types.includes('KafkaJSTopicMetadataNotLoaded');
+    if (!missing) return null;
+    // The same answer comes while a new topic's leader is being elected: ask the broker.
+    const exists = await this.topicExists(deadLetterTopic).catch(() => true);
+    if (exists) return null;
+    return new DeadLetterPublishError(
+      `dead-letter topic ${deadLetterTopic} does not exist (deleted while the consumer ran?): restart the consumer, which creates it at start-up, or create it. Nothing was committed past ${where}.`,
+      { cause: error },
+    );
+  }
+
+  private async topicExists(topic: string): Promise<boolean> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      return (await admin.listTopics()).includes(topic);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * Stops the consumer for good: every lane gives up without committing, /ready turns false, the
+   * runner leaves the group and `onFatalError` (run-consumer: log, close, exit 1) is told once.
+   */
+  private fail(error: Error, log: Logger): void {
+    if (this.fatalError) return;
+    this.fatalError = error;
+    log.fatal({ err: error }, error.message);
+    this.options.onFatalError?.(error);
+    void this.stop();
+  }
+
+  /**
+   * Counts settled events (one counter update per table/op/result, not per event), the stale
+   * ones among them, and their commit-to-sink latency.
+   */
   private recordSettled(settled: Entry[], outcomes: MessageOutcome[]): void {
     const now = Date.now();
     const counts = new Map<string, { labels: { table: string; op: string; result: EventResult }; count: number }>();
+    const staleByTable = new Map<string, number>();
     settled.forEach((entry, index) => {
-      const result: EventResult = outcomes[index]!.status === 'ok' ? 'ok' : 'dead_lettered';
+      const outcome = outcomes[index]!;
+      const result: EventResult = outcome.status === 'ok' ? 'ok' : 'dead_lettered';
       const event = 'event' in entry.decoded ? entry.decoded.event : null;
       const table = event?.table ?? 'unknown';
+      const stale = outcome.status === 'ok' && outcome.stale === true;
+      if (stale) staleByTable.set(table, (staleByTable.get(table) ?? 0) + 1);
       const op = event?.op ?? 'unknown';
       const key = `${table}\u0000${op}\u0000${result}`;
       const counted = counts.get(key);
       if (counted) counted.count++;
       else counts.set(key, { labels: { table, op, result }, count: 1 });
-      if (event && result === 'ok' && event.op !== 'tombstone') {
+      // A stale event took effect earlier (or never will): its latency says nothing about this delivery.
+      if (event && result === 'ok' && !stale && event.op !== 'tombstone') {
         const latency = this.latencyFor(table);
         latency.toSink.observe(Math.max(0, now - event.source.commitTimeMs) / 1000);
         latency.toKafka.observe(Math.max(0, Number(entry.message.timestamp) - event.source.commitTimeMs) / 1000);
       }
     });
     for (const { labels, count } of counts.values()) this.metrics.events.inc(labels, count);
+    for (const [table, count] of staleByTable) this.metrics.staleEvents.inc({ table }, count);
   }
 
   /** The latency histograms' children for a table, looked up once (label hashing per event is costly). */
@@ -605,8 +731,7 @@ export class Runner {
       }
     }
     lane.resumeOffset = next;
-    lane.stuckSince = null;
-    this.metrics.laneStuckSeconds.set({ topic: lane.topic, partition: String(lane.partition) }, 0);
+    this.markMoving(lane);
     this.recordLag(batch, next);
     log.debug({ offset: next }, 'committed');
     return true;
@@ -633,11 +758,11 @@ export class Runner {
    */
   private async backOff(delayMs: number, context: BatchContext): Promise<boolean> {
     const { lane } = context;
-    lane.stuckSince ??= Date.now();
+    this.markStuck(lane, context.log);
     const stuckGauge = this.metrics.laneStuckSeconds.labels({ topic: lane.topic, partition: String(lane.partition) });
     const until = Date.now() + delayMs;
     for (;;) {
-      stuckGauge.set((Date.now() - lane.stuckSince) / 1000);
+      stuckGauge.set((Date.now() - (lane.stuckSince ?? Date.now())) / 1000);
       if (!this.stillOurs(context)) {
         context.log.info('batch no longer ours (stopping, rebalanced or stale): giving up without committing');
         return false;
@@ -651,8 +776,44 @@ export class Runner {
     }
   }
 
+  /**
+   * The lane is retrying: counts as stuck from now, and its partition's fetching is paused, so
+   * the batch waiting behind it stops holding kafkajs' fetch for the broker's other partitions
+   * (they go on; at most the batch being retried and one more of this partition stay in memory).
+   */
+  private markStuck(lane: Lane, log: Logger): void {
+    lane.stuckSince ??= Date.now();
+    if (lane.paused || this.stopping) return;
+    try {
+      this.consumer?.pause([{ topic: lane.topic, partitions: [lane.partition] }]);
+    } catch (error) {
+      log.warn({ err: error }, 'could not pause the retrying partition');
+      return;
+    }
+    lane.paused = true;
+    lane.stall.resolve();
+  }
+
+  /** The lane made progress (a commit) or its retrying batch ended: resume fetching it. */
+  private markMoving(lane: Lane): void {
+    if (lane.stuckSince !== null) {
+      lane.stuckSince = null;
+      this.metrics.laneStuckSeconds.set({ topic: lane.topic, partition: String(lane.partition) }, 0);
+    }
+    if (!lane.paused) return;
+    lane.paused = false;
+    lane.stall = deferred();
+    // While stopping every topic stays paused (a resume would let fetching start again).
+    if (this.stopping) return;
+    try {
+      this.consumer?.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
+    } catch {
+      // not running any more: nothing is fetched anyway
+    }
+  }
+
   private stillOurs(context: BatchContext): boolean {
-    return !this.stopping && context.payload.isRunning() && !context.payload.isStale() && context.lane.epoch === context.epoch && this.owns(context);
+    return !this.stopping && !this.fatalError && context.payload.isRunning() && !context.payload.isStale() && context.lane.epoch === context.epoch && this.owns(context);
   }
 
   private owns(context: BatchContext): boolean {
@@ -662,6 +823,29 @@ export class Runner {
   private recordLag(batch: Batch, committedOffset: string): void {
     this.metrics.partitionLag.set({ topic: batch.topic, partition: String(batch.partition) }, partitionLag(batch.highWatermark, committedOffset));
   }
+}
+
+/** Broker answers to a dead-letter produce that no retry can change. */
+const FATAL_DEAD_LETTER_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_TOPIC_EXCEPTION', 'INVALID_RECORD',
+  'TOPIC_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+]);
+
+/** A dead-letter publish that cannot succeed: the consumer stops with this message. */
+export class DeadLetterPublishError extends Error {
+  override readonly name = 'DeadLetterPublishError';
+}
+
+/** kafkajs protocol error types (and error names) along the cause chain. */
+function kafkaErrorTypes(error: unknown): string[] {
+  const types: string[] = [];
+  for (let current: unknown = error, depth = 0; current && typeof current === 'object' && depth < 10; depth++) {
+    const { type, name, cause } = current as { type?: unknown; name?: unknown; cause?: unknown };
+    if (typeof type === 'string') types.push(type);
+    if (typeof name === 'string') types.push(name);
+    current = cause;
+  }
+  return types;
 }
 
 /** A commit or heartbeat error that means this member must re-join the group (see MEMBERSHIP_ERRORS). */

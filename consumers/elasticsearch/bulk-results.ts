@@ -2,8 +2,8 @@
  * What each bulk item's status means for the event it belongs to (the sink's retry/dead-letter
  * decision; the runner acts on it):
  * - 2xx: written.
- * - 409 version conflict: the index already holds this LSN or a newer one, so the event is stale
- *   or a replay: `ok`, nothing to do.
+ * - 409 version conflict: the index already holds this version or a newer one, so the event is
+ *   stale or a replay: `stale` (settled, nothing to do, counted by the runner).
  * - 408, 429 (queue full, circuit breaker), 5xx, and 404 (index gone): `retry`, the same event
  *   later.
  * - other 4xx (mapping or parse errors, invalid values): `failed`, the runner dead-letters the
@@ -13,7 +13,7 @@
  */
 import { errors } from '@elastic/elasticsearch';
 import { PermanentError, RetriableError, classifyError, describeError, toError } from '../core/errors.js';
-import { failed, ok, retry, type WriteResult } from '../core/sink.js';
+import { failed, ok, retry, stale, type WriteResult } from '../core/sink.js';
 
 /** A bulk response item as requested with filter_path (status and error only). */
 export interface BulkItem {
@@ -23,7 +23,8 @@ export interface BulkItem {
 
 export function resultForBulkItem(item: BulkItem): WriteResult {
   const { status } = item;
-  if ((status >= 200 && status < 300) || status === 409) return ok;
+  if (status >= 200 && status < 300) return ok;
+  if (status === 409) return stale;
   const message = `Elasticsearch refused the document (HTTP ${status}): ${describeItemError(item)}`;
   if (status === 404 || status === 408 || status === 429 || status >= 500) return retry(new RetriableError(message));
   return failed(new PermanentError(message));
@@ -47,7 +48,11 @@ export function resultForRequestError(thrown: unknown): WriteResult {
 
 const SEVERITY = { ok: 0, failed: 1, retry: 2 } as const;
 
-/** For an event written by several operations: retry beats failed beats ok. */
+/**
+ * For an event written by several operations: retry beats failed beats ok; two oks are `stale`
+ * only if both were refused (one applied write means the event took effect).
+ */
 export function worstOf(a: WriteResult, b: WriteResult): WriteResult {
+  if (a.status === 'ok' && b.status === 'ok') return a.stale && b.stale ? a : a.stale ? b : a;
   return SEVERITY[b.status] > SEVERITY[a.status] ? b : a;
 }

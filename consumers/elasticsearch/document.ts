@@ -4,8 +4,9 @@
  * - Id: the primary key. A single-column key is the value as text ("42"); a composite key joins
  *   the values in key-column order with "|", escaping "\" and "|" so two different keys never
  *   share an id.
- * - Version: the event's LSN, as exact decimal digits, used with `version_type: external`, so
- *   Elasticsearch itself refuses any write whose LSN is not newer than the stored one.
+ * - Version: the event's row version (`source.version`) mapped into a signed 64-bit long (see
+ *   externalVersion), as exact decimal digits, used with `version_type: external`, so
+ *   Elasticsearch itself refuses any write that is not newer than the stored one.
  * - Body of a live row: the row exactly as decoded (NUMERIC stays the exact string "25000.00";
  *   the mapping indexes it as a number for range queries, `_source` keeps the string).
  * - Body of a deleted row: a soft-delete marker `{ "_cdc": { "deleted": true, ... } }` indexed
@@ -23,8 +24,10 @@ export const DELETED_FIELD = `${META_FIELD}.deleted`;
 
 /** Elasticsearch rejects ids longer than 512 bytes. */
 const MAX_ID_BYTES = 512;
-/** External versions are Java longs. */
-const MAX_VERSION = 2n ** 63n - 1n;
+/** Where streamed changes start in Elasticsearch's version space (see externalVersion). */
+export const STREAMED_EXTERNAL_BASE = 1n << 62n;
+/** Core's streamed row versions are 2^64 + LSN (rowVersion in core/change-event.ts). */
+const STREAMED_ROW_VERSION_BASE = 1n << 64n;
 
 /** The document id for a primary key. Throws PermanentError for an empty or oversized key. */
 export function documentId(key: Row): string {
@@ -52,15 +55,28 @@ export function keyOf(row: Row, key: Row): Row | null {
   return result;
 }
 
-/** The external version for an LSN: the same digits, checked to fit a Java long. */
-export function externalVersion(lsn: string): string {
-  // Fast path: up to 18 digits without a leading zero is always below 2^63 (19 digits), and
-  // already the canonical form: no BigInt round trip per document.
-  if (lsn.length <= 18 && /^(?:0|[1-9]\d*)$/.test(lsn)) return lsn;
-  if (!/^\d+$/.test(lsn) || BigInt(lsn) > MAX_VERSION) {
-    throw new PermanentError(`LSN ${JSON.stringify(lsn)} cannot be an Elasticsearch external version (0..2^63-1)`);
+/**
+ * The external version for a row version (`source.version`). Elasticsearch's external versions
+ * are signed 64-bit longs (at most 2^63 - 1), but core's row versions reach 2^65 (streamed
+ * changes are 2^64 + LSN, so they sort above every snapshot row). The same order in a long:
+ *   snapshot row  (version = LSN)        -> LSN
+ *   streamed      (version = 2^64 + LSN) -> 2^62 + LSN
+ * which holds while LSNs stay below 2^62 (4 EiB of WAL: PostgreSQL would need centuries at any
+ * realistic write rate). An LSN at or beyond 2^62 is refused permanently with a clear error
+ * rather than mapped into an order that would be wrong.
+ */
+export function externalVersion(version: string): string {
+  if (!/^\d+$/.test(version)) throw new PermanentError(`row version ${JSON.stringify(version)} is not decimal digits`);
+  const value = BigInt(version);
+  const streamed = value >= STREAMED_ROW_VERSION_BASE;
+  const lsn = streamed ? value - STREAMED_ROW_VERSION_BASE : value;
+  if (lsn >= STREAMED_EXTERNAL_BASE) {
+    throw new PermanentError(
+      `LSN ${lsn} is at or beyond 2^62: Elasticsearch external versions are signed 64-bit longs, and this sink keeps ` +
+        'streamed changes above snapshot rows by mapping them to 2^62 + LSN, so it cannot order this change',
+    );
   }
-  return BigInt(lsn).toString();
+  return (streamed ? STREAMED_EXTERNAL_BASE + lsn : lsn).toString();
 }
 
 /** The body indexed for a live row: the row itself. */

@@ -7,25 +7,32 @@
  * - `write(events)` turns the batch into document writes (write-plan.ts), reads the stored
  *   documents it needs for unchanged-TOAST columns with one mget, and sends bulk requests split
  *   by count and bytes, in order. Every write is an `index` with `version_type: external` and the
- *   event's LSN as version, so Elasticsearch itself refuses anything older than what it holds.
- *   Per-item results become per-event results (bulk-results.ts). After the first request that
+ *   event's row version (`source.version` mapped into a long, see externalVersion in
+ *   document.ts) as version, so Elasticsearch itself refuses anything older than what it holds.
+ *   Per-item results become per-event results (bulk-results.ts); a refused write is `stale`.
+ * - TRUNCATE: the index's truncate version is recorded in a state index every lane and instance
+ *   reads (truncate-guard.ts) before the index is soft-deleted; a row write at or below it
+ *   becomes a marker and answers `stale`, and rows written while a TRUNCATE ran are swept. After the first request that
  *   must be retried, nothing more is sent: the runner will hand those events over again.
  * - The sink does not retry by itself (the client is built with maxRetries 0): the runner owns
  *   backoff, so one place decides how long to wait.
- * - A whole-batch failure (cluster unreachable during the TOAST read) is thrown; the runner
- *   treats it as `retry` for every event.
+ * - Before sending, the truncate versions are read (one realtime mget): if that fails, every
+ *   event answers `retry` (tombstones and bad events keep their answers). A failed TOAST read is
+ *   thrown; the runner treats it as `retry` for every event.
  */
 import { Client, type ClientOptions } from '@elastic/elasticsearch';
-import type { ChangeEvent, Row } from '../core/change-event.js';
+import { compareLsn, type ChangeEvent, type Row } from '../core/change-event.js';
 import { RetriableError, toError } from '../core/errors.js';
+import { maskUrlCredentials } from '../core/mask-credentials.js';
 import type { Logger } from '../core/logger.js';
-import { retry, type Sink, type WriteResult } from '../core/sink.js';
+import { ok, retry, stale, type Sink, type WriteResult } from '../core/sink.js';
 import { externalIndexOperation, splitIntoBulks, type BulkLimits, type BulkOperation } from './bulk-body.js';
 import { resultForBulkItem, resultForRequestError, worstOf, type BulkItem } from './bulk-results.js';
 import { deletedDocument, META_FIELD, rowFromSource } from './document.js';
 import type { ElasticsearchConfig } from './elasticsearch-config.js';
 import { INDEX_CATALOG, resolveCatalog, type IndexDefinition, type ResolvedIndex } from './index-catalog.js';
 import { ensureIndexes } from './index-setup.js';
+import { TRUNCATIONS_INDEX, TruncateGuard, type TruncateMark } from './truncate-guard.js';
 import { planWrites, type DocumentWrite, type Step } from './write-plan.js';
 
 /** Only what a bulk response needs to say per item; keeps responses small. */
@@ -47,6 +54,8 @@ export class ElasticsearchSink implements Sink {
   private readonly config: ElasticsearchConfig;
   private readonly logger: Logger;
   private readonly limits: BulkLimits;
+  /** Each index's last TRUNCATE, shared by every lane and instance (truncate-guard.ts). */
+  readonly truncates: TruncateGuard;
   private closed: Promise<void> | null = null;
 
   constructor(options: ElasticsearchSinkOptions) {
@@ -55,35 +64,58 @@ export class ElasticsearchSink implements Sink {
     this.indexes = resolveCatalog(options.config.indexPrefix, options.catalog ?? INDEX_CATALOG);
     this.limits = { maxDocs: options.config.bulkMaxDocs, maxBytes: options.config.bulkMaxBytes };
     this.client = createClient(options.config);
+    this.truncates = new TruncateGuard(this.client, `${options.config.indexPrefix}${TRUNCATIONS_INDEX}`);
   }
 
   async start(): Promise<void> {
     await this.waitForCluster();
     await ensureIndexes(this.client, this.indexes.values(), this.logger);
+    await this.truncates.ensure();
   }
 
   async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
     const steps = planWrites(events, this.indexes);
     const results: WriteResult[] = new Array(events.length);
+    const touched = new Set<string>();
+    for (const step of steps) {
+      if (step.kind === 'writes') for (const write of step.writes) touched.add(write.index);
+      else if (step.kind === 'truncate') touched.add(step.index.indexName);
+    }
+    // Each index's last TRUNCATE, as every lane and instance recorded it (truncate-guard.ts).
+    let marks: Map<string, TruncateMark>;
+    try {
+      marks = await this.truncates.read([...touched]);
+    } catch (error) {
+      // Nothing was sent: tombstones and bad events keep their answers, the rest is retried.
+      const result = retry(toError(error));
+      return steps.map((step) => (step.kind === 'result' ? step.result : result));
+    }
+    const applied: AppliedWrite[] = [];
+    let done = true;
     // Row writes between truncates go out together; a truncate runs alone, in order.
     let group: Step[] = [];
     const flush = async (): Promise<boolean> => {
-      const done = await this.writeGroup(group, results);
+      const sent = await this.writeGroup(group, results, marks, applied);
       group = [];
-      return done;
+      return sent;
     };
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i]!;
+    for (const step of steps) {
       if (step.kind !== 'truncate') {
         group.push(step);
         continue;
       }
-      if (!(await flush())) return fillRetry(results);
-      results[step.owner] = await this.truncate(step);
-      if (results[step.owner]!.status === 'retry') return fillRetry(results);
+      if (!(done = await flush())) break;
+      results[step.owner] = await this.truncate(step, marks);
+      if (!(done = results[step.owner]!.status !== 'retry')) break;
     }
-    if (!(await flush())) return fillRetry(results);
-    return results;
+    if (done) await flush();
+    await this.sweepAfterTruncate(applied, marks, results);
+    return fillRetry(results);
+  }
+
+  /** Every concrete index this sink writes: the table indexes and the truncate state (tests, tools). */
+  ownedIndexes(): string[] {
+    return [...[...this.indexes.values()].map((index) => index.indexName), this.truncates.indexName];
   }
 
   async isReady(): Promise<boolean> {
@@ -101,18 +133,73 @@ export class ElasticsearchSink implements Sink {
   }
 
   /**
-   * Writes the row steps of one group into `results`. Returns false when a request must be
-   * retried: the results of unsent steps are then left unset (the caller marks them retry).
+   * Writes the row steps of one group into `results`. A write at or below its index's truncate
+   * version becomes a soft-delete marker at that version (the row was truncated: a document
+   * that slipped in is removed, a newer one refuses it) and its event answers `stale`. Applied
+   * live writes are noted in `applied` for the sweep after the write. Returns false when a
+   * request must be retried: the results of unsent steps are then left unset.
    */
-  private async writeGroup(steps: readonly Step[], results: WriteResult[]): Promise<boolean> {
+  private async writeGroup(steps: readonly Step[], results: WriteResult[], marks: ReadonlyMap<string, TruncateMark>, applied: AppliedWrite[]): Promise<boolean> {
     const writes: DocumentWrite[] = [];
+    const truncated = new Set<DocumentWrite>();
     for (const step of steps) {
       if (step.kind === 'result') results[step.owner] = step.result;
-      else if (step.kind === 'writes') writes.push(...step.writes);
+      else if (step.kind === 'writes') {
+        for (const write of step.writes) {
+          const mark = marks.get(write.index);
+          if (mark && compareLsn(write.version, mark.version) <= 0) {
+            const marker: DocumentWrite = { ...write, version: mark.version, document: truncatedMarker(mark), missing: [] };
+            truncated.add(marker);
+            writes.push(marker);
+          } else {
+            writes.push(write);
+          }
+        }
+      }
     }
-    await this.fillFromIndex(writes);
+    await this.fillFromIndex(writes.filter((write) => !truncated.has(write)));
     const operations = writes.map((write) => externalIndexOperation(write.owner, write.index, write.id, write.version, write.document));
-    return this.sendOperations(operations, results);
+    return this.sendOperations(operations, results, (position, result) => {
+      const write = writes[position]!;
+      if (truncated.has(write)) return result.status === 'ok' ? stale : result;
+      if (result.status === 'ok' && !result.stale && !Object.hasOwn(write.document, META_FIELD)) {
+        applied.push({ owner: write.owner, index: write.index, id: write.id, version: write.version });
+      }
+      return result;
+    });
+  }
+
+  /**
+   * After the bulks: a TRUNCATE recorded while this call wrote (by another lane or instance) may
+   * have read its index before our documents landed. Reads the truncate versions again and
+   * soft-deletes what this call wrote below a new one. If that cannot be done now, the events
+   * concerned answer retry: written again, they meet the truncate version and become markers.
+   */
+  private async sweepAfterTruncate(applied: readonly AppliedWrite[], before: ReadonlyMap<string, TruncateMark>, results: WriteResult[]): Promise<void> {
+    if (applied.length === 0) return;
+    const retryOwners = (writes: readonly AppliedWrite[], error: unknown) => {
+      const result = retry(new RetriableError('a TRUNCATE came while these rows were written: they must be checked against it again', { cause: error }));
+      for (const write of writes) results[write.owner] = result;
+    };
+    let now: Map<string, TruncateMark>;
+    try {
+      now = await this.truncates.read([...new Set(applied.map((write) => write.index))]);
+    } catch (error) {
+      // Only rows of indexes that ever saw a TRUNCATE could be affected; without knowing, all are.
+      retryOwners(applied, error);
+      return;
+    }
+    const late = applied.filter((write) => {
+      const mark = now.get(write.index);
+      const earlier = before.get(write.index);
+      return mark !== undefined && (earlier === undefined || compareLsn(mark.version, earlier.version) > 0) && compareLsn(write.version, mark.version) < 0;
+    });
+    if (late.length === 0) return;
+    const operations = late.map((write, position) => externalIndexOperation(position, write.index, write.id, now.get(write.index)!.version, truncatedMarker(now.get(write.index)!)));
+    const itemResults = await sendBulk(this.client, operations);
+    const failedWrites = late.filter((_, position) => itemResults[position]!.status === 'retry');
+    if (failedWrites.length > 0) retryOwners(failedWrites, (itemResults.find((r) => r.status === 'retry') as { error?: Error }).error);
+    this.logger.info({ rows: late.length }, 'rows written while a TRUNCATE ran: soft-deleted them at its version');
   }
 
   /**
@@ -155,16 +242,25 @@ export class ElasticsearchSink implements Sink {
     });
   }
 
-  /** Sends operations in bulk requests, in order. False after the first request to retry. */
-  private async sendOperations(operations: readonly BulkOperation[], results: WriteResult[]): Promise<boolean> {
+  /**
+   * Sends operations in bulk requests, in order. False after the first request to retry.
+   * `onItem` (position in `operations`, item result) may note an item and change what is recorded.
+   */
+  private async sendOperations(
+    operations: readonly BulkOperation[],
+    results: WriteResult[],
+    onItem: (position: number, result: WriteResult) => WriteResult = (_position, result) => result,
+  ): Promise<boolean> {
     const record = (operation: BulkOperation, result: WriteResult) => {
       const previous = results[operation.owner];
       results[operation.owner] = previous ? worstOf(previous, result) : result;
     };
     const bulks = splitIntoBulks(operations, this.limits);
+    let offset = 0;
     for (let i = 0; i < bulks.length; i++) {
       const itemResults = await sendBulk(this.client, bulks[i]!);
-      bulks[i]!.forEach((operation, position) => record(operation, itemResults[position]!));
+      bulks[i]!.forEach((operation, position) => record(operation, onItem(offset + position, itemResults[position]!)));
+      offset += bulks[i]!.length;
       if (itemResults.some((result) => result.status === 'retry')) {
         // An event whose other write was already sent must not look done.
         const result = notSent();
@@ -176,31 +272,40 @@ export class ElasticsearchSink implements Sink {
   }
 
   /**
-   * TRUNCATE: every document in the table's index gets a soft-delete marker at the truncate's
-   * LSN. Rows written after the TRUNCATE carry bigger LSNs, so their documents refuse the marker
-   * (409, fine) and stay. Refreshes the index, reads it with a scroll, writes with the same bulk
-   * path.
+   * TRUNCATE: records the index's truncate version first (truncate-guard.ts: from then on every
+   * lane and instance turns older row writes into markers), then gives every document in the
+   * index a soft-delete marker at the truncate's version. Rows written after the TRUNCATE carry
+   * bigger versions, so their documents refuse the marker (409, fine) and stay. Refreshes the
+   * index, reads it with a scroll, writes with the same bulk path. An older TRUNCATE than the
+   * recorded one is `stale`; the same one again (a replay, or a retry after the pass failed) runs
+   * the pass again, which is harmless, and answers `stale`.
    */
-  private async truncate(step: Extract<Step, { kind: 'truncate' }>): Promise<WriteResult> {
-    const marker = deletedDocument(step.event.source.lsn, step.event.source.commitTimeMs);
+  private async truncate(step: Extract<Step, { kind: 'truncate' }>, marks: Map<string, TruncateMark>): Promise<WriteResult> {
+    const index = step.index.indexName;
+    const recorded = marks.get(index);
+    const order = recorded ? compareLsn(step.version, recorded.version) : 1;
+    if (order < 0) return stale;
+    const mark: TruncateMark = { version: step.version, lsn: step.event.source.lsn, truncatedAt: new Date(step.event.source.commitTimeMs).toISOString() };
     let scrollId: string | undefined;
     try {
+      if (order > 0 && (await this.truncates.record(index, mark)) === 'stale') return stale; // a newer one came meanwhile
+      marks.set(index, mark); // the rest of this batch is checked against it too
+      const marker = truncatedMarker(mark);
       // Search is near-real-time: make every write so far (this batch's too) visible to it.
-      await this.client.indices.refresh({ index: step.index.indexName });
-      let page = await this.client.search({ index: step.index.indexName, scroll: '1m', size: this.limits.maxDocs, sort: ['_doc'], _source: false });
-      let result: WriteResult | undefined;
+      await this.client.indices.refresh({ index });
+      let page = await this.client.search({ index, scroll: '1m', size: this.limits.maxDocs, sort: ['_doc'], _source: false });
       for (;;) {
         scrollId = page.hits.hits.length > 0 ? page._scroll_id : undefined;
         if (page.hits.hits.length === 0) break;
-        const operations = page.hits.hits.map((hit) => externalIndexOperation(0, step.index.indexName, hit._id!, step.version, marker));
+        const operations = page.hits.hits.map((hit) => externalIndexOperation(0, index, hit._id!, step.version, marker));
         const outcomes: WriteResult[] = [];
         await this.sendOperations(operations, outcomes);
-        result = outcomes[0] ? (result ? worstOf(result, outcomes[0]) : outcomes[0]) : result;
-        if (result?.status === 'retry') return result;
+        // 409 (a document newer than the TRUNCATE) is what we want; only retry/failed count.
+        if (outcomes[0] && outcomes[0].status !== 'ok') return outcomes[0];
         page = await this.client.scroll({ scroll_id: page._scroll_id!, scroll: '1m' });
       }
-      this.logger.info({ index: step.index.indexName, lsn: step.version }, 'applied TRUNCATE: soft-deleted every row older than it');
-      return result ?? { status: 'ok' };
+      this.logger.info({ index, version: step.version }, 'applied TRUNCATE: soft-deleted every row older than it');
+      return order === 0 ? stale : ok;
     } catch (error) {
       return resultForRequestError(error);
     } finally {
@@ -216,7 +321,7 @@ export class ElasticsearchSink implements Sink {
         return;
       } catch (error) {
         if (Date.now() >= deadline) {
-          throw new RetriableError(`Elasticsearch at ${this.config.url} did not answer within ${this.config.startupWaitMs} ms`, { cause: error });
+          throw new RetriableError(`Elasticsearch at ${maskUrlCredentials(this.config.url)} did not answer within ${this.config.startupWaitMs} ms`, { cause: error });
         }
         this.logger.warn({ attempt, err: toError(error) }, 'waiting for Elasticsearch');
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 500 * attempt)));
@@ -245,6 +350,19 @@ export async function sendBulk(client: Client, operations: readonly BulkOperatio
     return operations.map(() => result);
   }
   return items.map((item) => resultForBulkItem(Object.values(item)[0] ?? { status: 500 }));
+}
+
+/** A live write this call made: the sweep after a concurrent TRUNCATE may have to undo it. */
+interface AppliedWrite {
+  readonly owner: number;
+  readonly index: string;
+  readonly id: string;
+  readonly version: string;
+}
+
+/** The soft-delete marker a TRUNCATE leaves on a row. */
+function truncatedMarker(mark: TruncateMark) {
+  return deletedDocument(mark.lsn, Date.parse(mark.truncatedAt) || 0);
 }
 
 const notSent = (): WriteResult => retry(new RetriableError('not sent: an earlier request of this batch must be retried first'));

@@ -24,11 +24,11 @@ export async function searchRows(client: Client, alias: string, query: Record<st
   return rows;
 }
 
-/** Deletes the concrete indexes (their aliases go with them). Missing ones are fine. */
-export async function deleteIndexes(client: Client, indexes: Iterable<ResolvedIndex>): Promise<void> {
+/** Deletes the concrete indexes (their aliases go with them), given resolved or by name. Missing ones are fine. */
+export async function deleteIndexes(client: Client, indexes: Iterable<ResolvedIndex | string>): Promise<void> {
   for (const index of indexes) {
     try {
-      await client.indices.delete({ index: index.indexName });
+      await client.indices.delete({ index: typeof index === 'string' ? index : index.indexName });
     } catch (error) {
       if (!(error instanceof errors.ResponseError && error.statusCode === 404)) throw error;
     }

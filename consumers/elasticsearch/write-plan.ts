@@ -1,15 +1,15 @@
 /**
  * Turns a batch of change events into document writes, without I/O.
  *
- * - create/read/update -> index the row at (concrete index, primary-key id) with the LSN as
- *   external version;
- * - delete -> index a soft-delete marker at the delete's LSN (see document.ts);
+ * - create/read/update -> index the row at (concrete index, primary-key id) with the event's row
+ *   version as external version (mapped into a long, see externalVersion in document.ts);
+ * - delete -> index a soft-delete marker at the delete's version (see document.ts);
  * - an update whose `before` has a different primary key than the event key (a PK change
  *   reported as one update) -> also a marker for the old id, at the same LSN. Debezium normally
  *   reports a PK change as delete(old key) + create(new key), which needs nothing special;
  * - tombstone -> nothing (`ok`): the soft-delete marker already holds the delete;
  * - truncate -> a `truncate` step the sink runs in order (it needs to list the index);
- * - an event that can never be written (unknown table, no key, LSN too big) -> `failed`.
+ * - an event that can never be written (unknown table, no key, LSN at or beyond 2^62) -> `failed`.
  *
  * Unchanged-TOAST columns (listed in `unavailableColumns`, absent from `after`) are filled here
  * from `before` when it has them, else from the newest earlier write of the same document in
@@ -28,7 +28,7 @@ export interface DocumentWrite {
   readonly owner: number;
   readonly index: string;
   readonly id: string;
-  /** External version: the event's LSN. */
+  /** External version: the event's row version, mapped into a long (externalVersion). */
   readonly version: string;
   readonly document: Row | DeletedMarker;
   /** Unchanged-TOAST columns still to be filled from the stored document (live rows only). */
@@ -42,13 +42,13 @@ export type Step =
 
 /** One step per event, in batch order. */
 export function planWrites(events: readonly ChangeEvent[], indexes: ReadonlyMap<string, ResolvedIndex>): Step[] {
-  const latest = new Map<string, { lsn: string; row: Row | null }>();
+  const latest = new Map<string, { version: string; row: Row | null }>();
   return events.map((event, owner): Step => {
     if (event.op === 'tombstone') return { kind: 'result', owner, result: ok };
     try {
       const index = indexes.get(event.table);
       if (!index) throw new PermanentError(`table "${event.table}" has no search index (known: ${[...indexes.keys()].join(', ')})`);
-      const version = externalVersion(event.source.lsn);
+      const version = externalVersion(event.source.version);
       if (event.op === 'truncate') return { kind: 'truncate', owner, index, version, event };
       return { kind: 'writes', owner, writes: rowWrites(event, owner, index.indexName, version, latest) };
     } catch (error) {
@@ -62,13 +62,13 @@ function rowWrites(
   owner: number,
   index: string,
   version: string,
-  latest: Map<string, { lsn: string; row: Row | null }>,
+  latest: Map<string, { version: string; row: Row | null }>,
 ): DocumentWrite[] {
   const id = documentId(event.key);
   const remember = (docId: string, row: Row | null) => {
     const slot = `${index}\u0000${docId}`;
     const seen = latest.get(slot);
-    if (!seen || compareLsn(event.source.lsn, seen.lsn) > 0) latest.set(slot, { lsn: event.source.lsn, row });
+    if (!seen || compareLsn(event.source.version, seen.version) > 0) latest.set(slot, { version: event.source.version, row });
   };
   const marker = (docId: string): DocumentWrite => {
     remember(docId, null);

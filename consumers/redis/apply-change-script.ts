@@ -2,25 +2,26 @@ import { LUA_HELPERS } from './lua-helpers.js';
 
 /**
  * The server-side Lua script that applies ONE row change to the cache, atomically, only if the
- * event's LSN is newer than the LSN Redis holds for that row (and than the last TRUNCATE of its
- * table, see truncate-script.ts). With the truncate script, the only code that writes to Redis;
+ * event's row version (`source.version`, see rowVersion in core/change-event.ts: 2^64 + LSN for a
+ * streamed change, the LSN for a snapshot row) is newer than the version Redis holds for that row
+ * (and than the last TRUNCATE of its table, see truncate-script.ts). With the truncate script, the only code that writes to Redis;
  * the TypeScript side just computes its arguments (see script-call.ts) and pipelines one call
  * per event (see redis-sink.ts). Kept as a TS string so `tsc` builds carry it along.
  *
  * Calling convention (`numberOfKeys` = 4):
  *   KEYS[1] row key            e.g. "order:1"
- *   KEYS[2] LSN hash           "cdc:lsn"          (field = the row key without prefix)
+ *   KEYS[2] version hash       "cdc:version"      (field = the row key without prefix)
  *   KEYS[3] delete marker key  "cdc:deleted:order:1"
  *   KEYS[4] truncate hash      "cdc:truncated"    (field = entity, e.g. "order")
  *   ARGV[1]  op                "upsert" | "delete"
- *   ARGV[2]  lsn               decimal string without leading zeros (may exceed 2^53)
+ *   ARGV[2]  version           decimal string without leading zeros (up to 2^65: never tonumber)
  *   ARGV[3]  field             row key without prefix ("order:1")
  *   ARGV[4]  prefix            key prefix ("" by default)
  *   ARGV[5]  view              "order" | "product" | "order_item" | "" (no derived views)
  *   ARGV[6]  id                the row's id segment ("1"), member of the derived views
  *   ARGV[7]  row JSON          the new row, compact JSON ("" for delete)
  *   ARGV[8]  row TTL seconds   "0" = no TTL
- *   ARGV[9]  delete marker TTL seconds (> 0)
+ *   ARGV[9]  delete marker TTL seconds ("0" = kept for good, the default)
  *   ARGV[10] recent_orders length (> 0)
  *   ARGV[11] view arg A        order: created_at epoch ms | product: stock_quantity | order_item: order_id
  *   ARGV[12] view arg B        order: customer_id         | product: low_stock_threshold
@@ -38,14 +39,14 @@ import { LUA_HELPERS } from './lua-helpers.js';
  * them; the script only extracts raw member text from stored JSON (json_member_raw).
  */
 const APPLY_CHANGE_BODY = String.raw`
-local row_key, lsn_hash, marker_key, truncated_hash = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local op, lsn, field, prefix, view, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local row_key, version_hash, marker_key, truncated_hash = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local op, version, field, prefix, view, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local row_json, row_ttl, marker_ttl, recent_n = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local arg_a, arg_b, arg_c = nonempty(ARGV[11]), nonempty(ARGV[12]), nonempty(ARGV[13])
 
 -- Phase 1: validate and decide. Nothing is written until every check has passed.
 if op ~= 'upsert' and op ~= 'delete' then bad('unknown op: ' .. tostring(op)) end
-if not (lsn == '0' or lsn:match('^[1-9]%d*$')) then bad('lsn is not a decimal LSN: ' .. lsn) end
+if not (version == '0' or version:match('^[1-9]%d*$')) then bad('version is not a decimal row version: ' .. version) end
 if op == 'upsert' and row_json:byte(1) ~= 123 then bad('row is not a JSON object') end
 if view == 'product' then
   require_integer(arg_a, 'stock_quantity')
@@ -54,26 +55,27 @@ elseif view == 'order' then
   require_integer(arg_a, 'created_at epoch ms')
 end
 
--- A TRUNCATE of the table at a newer LSN wins over the event, whatever the row's own LSN.
+-- A TRUNCATE of the table at a newer version wins over the event, whatever the row's own version.
 local truncated_at = redis.call('HGET', truncated_hash, field:match('^[^:]+'))
-if truncated_at and not lsn_newer(lsn, truncated_at) then return 'stale' end
+if truncated_at and not version_newer(version, truncated_at) then return 'stale' end
 
-local stored = redis.call('HGET', lsn_hash, field)
+local stored = redis.call('HGET', version_hash, field)
 local stored_in_marker = false
 if not stored then
   stored = redis.call('GET', marker_key)
   stored_in_marker = stored and true or false
 end
-if stored and not lsn_newer(lsn, stored) then return 'stale' end
+if stored and not version_newer(version, stored) then return 'stale' end
 
 local old = redis.call('GET', row_key)
 
 if op == 'upsert' then
-  -- Unchanged-TOAST columns: keep the cached value, else the one in 'before', else leave absent.
+  -- Unchanged-TOAST columns: the value in 'before' (with REPLICA IDENTITY FULL it is the row as
+  -- PostgreSQL had it), else the cached one, else leave the column absent.
   local toast_n = tonumber(ARGV[14]) or 0
   for t = 0, toast_n - 1 do
     local name, fallback = ARGV[15 + 2 * t], nonempty(ARGV[16 + 2 * t])
-    local raw = (old and json_member_raw(old, name)) or fallback
+    local raw = fallback or (old and json_member_raw(old, name))
     if raw and not json_member_raw(row_json, name) then
       local member = cjson.encode(name) .. ':' .. raw
       if row_json == '{}' then row_json = '{' .. member .. '}'
@@ -82,16 +84,17 @@ if op == 'upsert' then
   end
 end
 
--- Phase 2: write the row, its LSN, and the derived views.
+-- Phase 2: write the row, its version, and the derived views.
 if op == 'upsert' then
   if row_ttl > 0 then redis.call('SET', row_key, row_json, 'EX', row_ttl)
   else redis.call('SET', row_key, row_json) end
-  redis.call('HSET', lsn_hash, field, lsn)
+  redis.call('HSET', version_hash, field, version)
   if stored_in_marker then redis.call('DEL', marker_key) end
 else
   redis.call('DEL', row_key)
-  redis.call('HDEL', lsn_hash, field)
-  redis.call('SET', marker_key, lsn, 'EX', marker_ttl)
+  redis.call('HDEL', version_hash, field)
+  if marker_ttl > 0 then redis.call('SET', marker_key, version, 'EX', marker_ttl)
+  else redis.call('SET', marker_key, version) end
 end
 
 if view == 'order' then
@@ -163,7 +166,7 @@ export const APPLY_CHANGE_LUA = LUA_HELPERS + APPLY_CHANGE_BODY;
  * instead of one per event; the client-side cost per command was ~10 µs per event).
  *
  * Calling convention (no KEYS): ARGV[1] prefix, ARGV[2] delete marker TTL seconds, ARGV[3]
- * recent_orders length, then per event (script-call.ts appendBatchArgs): op, lsn, field, view,
+ * recent_orders length, then per event (script-call.ts appendBatchArgs): op, version, field, view,
  * id, row JSON, row TTL, view args A B C, n, then n TOAST pairs. From these the script rebuilds
  * the single-event KEYS and ARGV above (keys as key-layout.ts lays them out) and applies the
  * events in order, each on its own: an event that fails does not stop the others. An event
@@ -176,7 +179,7 @@ export const APPLY_CHANGES_LUA = LUA_HELPERS + 'local function apply_change(KEYS
 end
 
 local prefix, marker_ttl, recent_n = ARGV[1], ARGV[2], ARGV[3]
-local lsn_hash, truncated_hash = prefix .. 'cdc:lsn', prefix .. 'cdc:truncated'
+local version_hash, truncated_hash = prefix .. 'cdc:version', prefix .. 'cdc:truncated'
 local results = {}
 local pos, last = 4, #ARGV
 while pos <= last do
@@ -186,7 +189,7 @@ while pos <= last do
     return redis.error_reply('BADCALL malformed batch at ARGV[' .. pos .. ']')
   end
   local field = ARGV[pos + 2]
-  local keys = { prefix .. field, lsn_hash, prefix .. 'cdc:deleted:' .. field, truncated_hash }
+  local keys = { prefix .. field, version_hash, prefix .. 'cdc:deleted:' .. field, truncated_hash }
   local args = {
     ARGV[pos], ARGV[pos + 1], field, prefix, ARGV[pos + 3], ARGV[pos + 4], ARGV[pos + 5], ARGV[pos + 6],
     marker_ttl, recent_n, ARGV[pos + 7], ARGV[pos + 8], ARGV[pos + 9], ARGV[pos + 10],

@@ -14,11 +14,12 @@
  *   order:{id}:items          SET of the order's order_item ids
  *   product:{id}:stock        STRING: the product's current stock_quantity
  *   low_stock_products        SET of product ids with stock_quantity <= low_stock_threshold
- *   cdc:lsn                   HASH row key ("order:1") -> LSN of the change the row reflects
- *   cdc:deleted:{row key}     STRING: LSN of the delete, expires after
- *                             REDIS_DELETE_MARKER_TTL_SECONDS, so a late older event cannot
- *                             resurrect a deleted row
- *   cdc:truncated             HASH entity ("order") -> LSN of the table's last TRUNCATE
+ *   cdc:version               HASH row key ("order:1") -> row version of the change the row
+ *                             reflects (`source.version`: 2^64 + LSN streamed, LSN snapshot)
+ *   cdc:deleted:{row key}     STRING: row version of the delete, so a late older event cannot
+ *                             resurrect a deleted row; kept for good unless
+ *                             REDIS_DELETE_MARKER_TTL_SECONDS is set
+ *   cdc:truncated             HASH entity ("order") -> row version of the table's last TRUNCATE
  *
  * {id} is the primary-key value (composite keys: values joined with ":", in key-column order).
  * Optional per-table TTLs (REDIS_TTL_<TABLE>_SECONDS) apply to the row key (and the stock key);
@@ -79,11 +80,11 @@ export function idSegment(key: Row): string {
 /** All key names under one prefix. */
 export interface KeyLayout {
   readonly prefix: string;
-  /** Row key without the prefix, e.g. "order:1" (also the field in the LSN hash). */
+  /** Row key without the prefix, e.g. "order:1" (also the field in the version hash). */
   field(table: string, key: Row): string;
   /** Full row key, e.g. "order:1". */
   row(table: string, key: Row): string;
-  readonly lsnHash: string;
+  readonly versionHash: string;
   readonly truncatedHash: string;
   deleteMarker(field: string): string;
   readonly recentOrders: string;
@@ -100,7 +101,7 @@ export function keyLayout(prefix = ''): KeyLayout {
     prefix,
     field,
     row: (table: string, key: Row) => prefix + field(table, key),
-    lsnHash: `${prefix}cdc:lsn`,
+    versionHash: `${prefix}cdc:version`,
     truncatedHash: `${prefix}cdc:truncated`,
     deleteMarker: (rowField: string) => `${prefix}cdc:deleted:${rowField}`,
     recentOrders: `${prefix}recent_orders`,

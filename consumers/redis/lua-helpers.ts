@@ -1,5 +1,5 @@
 /**
- * Lua shared by the cache's scripts (apply-change-script.ts, truncate-script.ts): exact LSN
+ * Lua shared by the cache's scripts (apply-change-script.ts, truncate-script.ts): exact row-version
  * comparison, raw JSON member extraction, and the recent_orders maintenance. Prepended to each
  * script's body, so every script is one self-contained chunk for SCRIPT LOAD.
  */
@@ -9,9 +9,9 @@ local RECENT_PAD = 20
 -- Refuses the event: an error reply starting with BADEVENT, which the sink maps to 'failed'.
 local function bad(message) error({ err = 'BADEVENT ' .. message }) end
 
--- LSNs are decimal strings without leading zeros: the longer one is bigger, equal lengths
--- compare as strings. Never tonumber(): doubles lose exactness beyond 2^53.
-local function lsn_newer(a, b)
+-- Row versions (LSNs, or 2^64 + LSN) are decimal strings without leading zeros: the longer one
+-- is bigger, equal lengths compare as strings. Never tonumber(): doubles lose exactness beyond 2^53.
+local function version_newer(a, b)
   if #a ~= #b then return #a > #b end
   return a > b
 end

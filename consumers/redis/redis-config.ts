@@ -5,7 +5,9 @@
  *   REDIS_URL                        redis://127.0.0.1:6379
  *   REDIS_KEY_PREFIX                 "" (keys are exactly order:1, recent_orders, ...)
  *   REDIS_RECENT_ORDERS_LENGTH       100     length of the recent_orders list
- *   REDIS_DELETE_MARKER_TTL_SECONDS  86400   how long a delete keeps late older events out
+ *   REDIS_DELETE_MARKER_TTL_SECONDS  0       how long a delete keeps late older events out; 0 = for good
+ *                                            (see README: set it only above the retention of every
+ *                                            captured topic and the dead-letter topic)
  *   REDIS_TTL_<TABLE>_SECONDS        unset   optional row TTL per table, e.g. REDIS_TTL_CUSTOMERS_SECONDS=3600
  */
 import { envReader } from '../core/config.js';
@@ -27,7 +29,9 @@ export function redisConfigFromEnv(env: NodeJS.ProcessEnv | Record<string, strin
     url: read.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     keyPrefix: read.string('REDIS_KEY_PREFIX', ''),
     recentOrdersLength: read.int('REDIS_RECENT_ORDERS_LENGTH', 100, { min: 1, max: 100_000 }),
-    deleteMarkerTtlSeconds: read.int('REDIS_DELETE_MARKER_TTL_SECONDS', 86_400, { min: 1, max: 2_147_483_647 }),
+    // A replay can bring an older event back as long as a topic (or the dead-letter topic) holds
+    // it, so by default the marker is kept for good (see the README on bounding it).
+    deleteMarkerTtlSeconds: read.int('REDIS_DELETE_MARKER_TTL_SECONDS', 0, { min: 0, max: 2_147_483_647 }),
     ttlSecondsByTable: Object.freeze(ttlSecondsByTable),
   });
 }

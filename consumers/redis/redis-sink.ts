@@ -6,13 +6,14 @@
  * - `write(events)` sends ONE pipeline per batch: runs of row changes go as EVALSHAs of the
  *   batch apply-change script (up to EVENTS_PER_CALL events per call), a TRUNCATE as an EVALSHA
  *   of the truncate script, in event order. The script applies each event atomically and only if
- *   its LSN is newer than what Redis holds for the row (or table), so replays, redeliveries and
- *   out-of-order events never roll data back or duplicate a list entry.
- * - Results per event: `ok` when applied or refused as stale (Redis already holds something
- *   newer); tombstones are `ok` and change nothing; `retry` for anything transient (connection
+ *   its row version (`source.version`) is newer than what Redis holds for the row (or table), so
+ *   replays, redeliveries, out-of-order events and snapshot rows read under a transaction that
+ *   committed later never roll data back or duplicate a list entry.
+ * - Results per event: `ok` when applied, `stale` when refused (Redis already holds that version
+ *   or a newer one); tombstones are `ok` and change nothing; `retry` for anything transient (connection
  *   lost, Redis down or loading, timeout, OOM, script busy), in which case the runner backs off
  *   and sends the same events again; `failed` for data Redis can never store (bad key, malformed
- *   LSN or timestamp, non-integer stock, a key holding the wrong type).
+ *   version or timestamp, non-integer stock, a key holding the wrong type).
  * - The sink never retries by itself: while Redis is down commands fail fast (no offline
  *   queue), and the ioredis client keeps reconnecting in the background.
  */
@@ -20,7 +21,7 @@ import { Redis, ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ChangeEvent } from '../core/change-event.js';
 import { PermanentError, RetriableError } from '../core/errors.js';
-import { failed, ok, retry, type Sink, type WriteResult } from '../core/sink.js';
+import { failed, ok, retry, stale, type Sink, type WriteResult } from '../core/sink.js';
 import { APPLY_CHANGES_LUA } from './apply-change-script.js';
 import { type KeyLayout, keyLayout } from './key-layout.js';
 import { appendBatchArgs, batchHeader, buildTruncateCall, type ScriptSettings } from './script-call.js';
@@ -32,6 +33,7 @@ export interface RedisSinkOptions {
   /** Prepended to every key; "" in production so `GET order:1` works, unique in tests. */
   readonly keyPrefix: string;
   readonly recentOrdersLength: number;
+  /** Seconds a delete marker is kept; 0 = for good (the default, see redis-config.ts). */
   readonly deleteMarkerTtlSeconds: number;
   /** Row TTL in seconds per table name; tables not listed never expire. */
   readonly ttlSecondsByTable: Readonly<Record<string, number>>;
@@ -39,6 +41,39 @@ export interface RedisSinkOptions {
   readonly commandTimeoutMs?: number;
   /** Told about connection trouble (the client reconnects by itself); e.g. the consumer's logger. */
   readonly logger?: Pick<Logger, 'warn'>;
+}
+
+/**
+ * Checks Redis' eviction policy before the first write. Under allkeys-* Redis may evict ANY key
+ * when memory runs out: a row's version in cdc:version or a delete marker, after which an older
+ * replayed event overwrites newer data or resurrects a deleted row, silently. Those policies are
+ * refused. volatile-* evicts only keys with a TTL (rows of tables with REDIS_TTL_*, and delete
+ * markers if REDIS_DELETE_MARKER_TTL_SECONDS is set): allowed, with a warning about the markers.
+ * noeviction (Redis' default) makes writes fail with OOM when full, which the runner retries.
+ * If CONFIG is not allowed (some managed services), the check is skipped with a warning.
+ */
+export async function checkEvictionPolicy(redis: Redis, options: Pick<RedisSinkOptions, 'deleteMarkerTtlSeconds' | 'logger'>): Promise<void> {
+  let policy: string | undefined;
+  try {
+    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+    policy = reply[1];
+  } catch (error) {
+    options.logger?.warn({ err: error }, 'cannot read maxmemory-policy (CONFIG not allowed?): make sure Redis never evicts keys of this cache (noeviction)');
+    return;
+  }
+  if (policy?.startsWith('allkeys-')) {
+    throw new PermanentError(
+      `Redis maxmemory-policy is ${policy}: when memory runs out Redis would evict any key, including the row versions ` +
+        '(cdc:version) and delete markers that keep older events from overwriting newer data or resurrecting deleted rows. ' +
+        'Set maxmemory-policy noeviction (writes then fail and are retried until memory is freed), or give Redis more memory',
+    );
+  }
+  if (policy?.startsWith('volatile-') && options.deleteMarkerTtlSeconds > 0) {
+    options.logger?.warn(
+      { policy },
+      'maxmemory-policy may evict delete markers (they have a TTL) before it ends; a replay could then resurrect deleted rows',
+    );
+  }
 }
 
 /** Reply error codes that mean "Redis cannot do it right now", not "this event is bad". */
@@ -64,11 +99,14 @@ export function resultForError(error: Error): WriteResult {
  */
 export const EVENTS_PER_CALL = 100;
 
-/** One event's answer from the batch script: "applied" / "stale" are ok, "!<error>" an error reply. */
+/**
+ * One event's answer from a script: "applied" (or the truncate script's count of removed rows) is
+ * `ok`, "stale" is `stale`, "!<error>" an error reply.
+ */
 export function resultForScriptReply(reply: unknown): WriteResult {
   if (reply === undefined || reply === null) return retry(new RetriableError('Redis sent no result for this event'));
   if (typeof reply === 'string' && reply.startsWith('!')) return resultForError(new ReplyError(reply.slice(1)));
-  return ok;
+  return reply === 'stale' ? stale : ok;
 }
 
 /** The ioredis client with the scripts registered as commands (EVALSHA, EVAL on first use). */
@@ -84,7 +122,7 @@ export class RedisSink implements Sink {
   private readonly settings: ScriptSettings;
   private closed = false;
 
-  constructor(options: RedisSinkOptions) {
+  constructor(private readonly options: RedisSinkOptions) {
     this.keys = keyLayout(options.keyPrefix);
     this.settings = {
       keys: this.keys,
@@ -113,6 +151,7 @@ export class RedisSink implements Sink {
 
   async start(): Promise<void> {
     await this.redis.connect();
+    await checkEvictionPolicy(this.redis, this.options);
     // Compiles the scripts once at start-up, so a broken script stops the consumer right away.
     await this.redis.script('LOAD', APPLY_CHANGES_LUA);
     await this.redis.script('LOAD', TRUNCATE_LUA);

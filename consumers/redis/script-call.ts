@@ -4,7 +4,7 @@
  *
  * buildTruncateCall does the same for a TRUNCATE (truncate-script.ts).
  *
- * Throws PermanentError for an event that can never be cached (no usable key, malformed LSN,
+ * Throws PermanentError for an event that can never be cached (no usable key, malformed version,
  * created_at that is not a timestamp): the sink reports it as `failed` and the runner
  * dead-letters it. Values the script itself must judge (stock figures) are passed through and
  * refused there, before anything is written.
@@ -17,23 +17,24 @@ export interface ScriptSettings {
   readonly keys: KeyLayout;
   /** Row TTL per table name, in seconds; absent = no TTL. */
   readonly ttlSecondsByTable: Readonly<Record<string, number>>;
+  /** 0 = delete markers never expire. */
   readonly deleteMarkerTtlSeconds: number;
   readonly recentOrdersLength: number;
 }
 
 export interface ScriptCall {
-  /** KEYS: row key, LSN hash, delete marker, truncate hash (apply-change-script.ts). */
+  /** KEYS: row key, version hash, delete marker, truncate hash (apply-change-script.ts). */
   readonly keys: readonly [string, string, string, string];
   readonly args: readonly string[];
 }
 
 export interface TruncateCall {
-  /** KEYS: LSN hash, truncate hash (truncate-script.ts). */
+  /** KEYS: version hash, truncate hash (truncate-script.ts). */
   readonly keys: readonly [string, string];
   readonly args: readonly string[];
 }
 
-const LSN_PATTERN = /^(0|[1-9][0-9]*)$/;
+const VERSION_PATTERN = /^(0|[1-9][0-9]*)$/;
 const ZONE_PATTERN = /(Z|[+-]\d{2}(:?\d{2})?)$/i;
 
 /**
@@ -75,23 +76,24 @@ function viewArgs(table: string, row: Row | null, before: Row | null): [string, 
   }
 }
 
-function checkedLsn(lsn: string): string {
-  if (!LSN_PATTERN.test(lsn)) throw new PermanentError(`event LSN is not a decimal string: ${JSON.stringify(lsn)}`);
-  return lsn;
+/** The event's row version (source.version), which every write of the cache is guarded by. */
+function checkedVersion(version: string): string {
+  if (!VERSION_PATTERN.test(version)) throw new PermanentError(`event row version is not a decimal string: ${JSON.stringify(version)}`);
+  return version;
 }
 
 export function buildTruncateCall(event: TruncateEvent, settings: ScriptSettings): TruncateCall {
   const { keys } = settings;
   return {
-    keys: [keys.lsnHash, keys.truncatedHash],
-    args: [checkedLsn(event.source.lsn), keys.prefix, entityOf(event.table), viewOf(event.table), String(settings.recentOrdersLength)],
+    keys: [keys.versionHash, keys.truncatedHash],
+    args: [checkedVersion(event.source.version), keys.prefix, entityOf(event.table), viewOf(event.table), String(settings.recentOrdersLength)],
   };
 }
 
 /** What varies per event in a script call; the rest comes from the settings. */
 interface EventParts {
   readonly op: 'upsert' | 'delete';
-  readonly lsn: string;
+  readonly version: string;
   readonly field: string;
   readonly view: string;
   readonly id: string;
@@ -103,7 +105,7 @@ interface EventParts {
 }
 
 function eventParts(event: RowChangeEvent, settings: ScriptSettings): EventParts {
-  const lsn = checkedLsn(event.source.lsn);
+  const version = checkedVersion(event.source.version);
   const id = idSegment(event.key);
   const field = `${entityOf(event.table)}:${id}`;
   const isDelete = event.op === 'delete';
@@ -120,7 +122,7 @@ function eventParts(event: RowChangeEvent, settings: ScriptSettings): EventParts
   }
   return {
     op: isDelete ? 'delete' : 'upsert',
-    lsn,
+    version,
     field,
     view: viewOf(event.table),
     id,
@@ -140,10 +142,10 @@ export function buildScriptCall(event: RowChangeEvent, settings: ScriptSettings)
   const { keys } = settings;
   const parts = eventParts(event, settings);
   return {
-    keys: [keys.prefix + parts.field, keys.lsnHash, keys.deleteMarker(parts.field), keys.truncatedHash],
+    keys: [keys.prefix + parts.field, keys.versionHash, keys.deleteMarker(parts.field), keys.truncatedHash],
     args: [
       parts.op,
-      parts.lsn,
+      parts.version,
       parts.field,
       keys.prefix,
       parts.view,
@@ -174,5 +176,5 @@ export function batchHeader(settings: ScriptSettings): string[] {
  */
 export function appendBatchArgs(args: string[], event: RowChangeEvent, settings: ScriptSettings): void {
   const p = eventParts(event, settings);
-  args.push(p.op, p.lsn, p.field, p.view, p.id, p.rowJson, p.rowTtl, p.viewArgs[0], p.viewArgs[1], p.viewArgs[2], String(p.toast.length / 2), ...p.toast);
+  args.push(p.op, p.version, p.field, p.view, p.id, p.rowJson, p.rowTtl, p.viewArgs[0], p.viewArgs[1], p.viewArgs[2], String(p.toast.length / 2), ...p.toast);
 }

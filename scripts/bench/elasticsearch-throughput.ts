@@ -169,7 +169,7 @@ async function verifyAndDrop(sink: ElasticsearchSink, label: string): Promise<vo
   }
   const sample = await sink.client.get<Json>({ index: sink.indexes.get('products')!.aliasName, id: '1000001' });
   if (sample._source?.price !== '11.01') throw new Error(`${label}: product 1000001 price ${JSON.stringify(sample._source?.price)}, expected "11.01"`);
-  await deleteIndexes(sink.client, sink.indexes.values());
+  await deleteIndexes(sink.client, sink.ownedIndexes());
 }
 
 async function consumerRound(round: number, noop = false): Promise<{ rate: number; joinMs: number; writes: number; busy: number; cpu: CpuPerEvent }> {
@@ -223,7 +223,7 @@ async function rawRound(round: number, events: ChangeEvent[]): Promise<{ rate: n
   await Promise.all(bulksPerStream.map(async (bulks) => {
     for (const bulk of bulks) {
       const results = await sendBulk(sink.client, bulk);
-      if (results.some((result) => result.status !== 'ok')) throw new Error(`raw round ${round}: a bulk item was not ok`);
+      if (results.some((result) => result.status !== 'ok' || result.stale)) throw new Error(`raw round ${round}: a bulk item was not applied`);
     }
   }));
   const elapsed = performance.now() - startedAt;
@@ -308,7 +308,7 @@ async function main(): Promise<void> {
       await admin.deleteTopics({ topics: [...TABLES.map(topicOf), `${RUN}.dlq`] }).catch(() => undefined);
     });
     for (const sink of sinksMade) {
-      await deleteIndexes(sink.client, sink.indexes.values()).catch(() => undefined);
+      await deleteIndexes(sink.client, sink.ownedIndexes()).catch(() => undefined);
       await sink.close();
     }
   }

@@ -97,7 +97,7 @@ async function consumerRound(round: number, kind: 'redis' | 'noop'): Promise<{ r
   await runner.stop();
   await sink.close();
   const failed = EVENTS - sink.okCount;
-  if (failed > 0) throw new Error(`consumer round ${round}: ${failed} events not ok`);
+  if (failed > 0) throw new Error(`consumer round ${round}: ${failed} events not applied (failed or stale)`);
   const rate = EVENTS / ((doneAt - sink.firstWriteAt) / 1000);
   const joinMs = sink.firstWriteAt - startedAt;
   if (kind === 'noop') return { rate, joinMs };
@@ -115,7 +115,7 @@ async function rawRound(round: number, events: ChangeEvent[]): Promise<number> {
   await Promise.all(streams.map(async (stream) => {
     for (let start = 0; start < stream.length; start += RAW_CHUNK) {
       const results = await sink.write(stream.slice(start, start + RAW_CHUNK));
-      if (results.some((result) => result.status !== 'ok')) throw new Error(`raw round ${round}: a write was not ok`);
+      if (results.some((result) => result.status !== 'ok' || result.stale)) throw new Error(`raw round ${round}: a write was not applied`);
     }
   }));
   const elapsed = performance.now() - startedAt;

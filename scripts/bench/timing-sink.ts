@@ -19,6 +19,7 @@ export const noopSink: Sink = {
 export class TimingSink implements Sink {
   readonly name: string;
   firstWriteAt = 0;
+  /** Events the sink applied: `ok` and not `stale` (into a fresh namespace every event must apply). */
   okCount = 0;
   settledCount = 0;
   writes = 0;
@@ -39,7 +40,7 @@ export class TimingSink implements Sink {
     const started = performance.now();
     const results = await this.inner.write(events);
     this.writeMs += performance.now() - started;
-    this.okCount += results.filter((result) => result.status === 'ok').length;
+    this.okCount += results.filter((result) => result.status === 'ok' && !result.stale).length;
     this.settledCount += results.filter((result) => result.status !== 'retry').length;
     if (this.settledCount >= this.target) this.finish(performance.now());
     return results;

@@ -46,6 +46,14 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 JAVA_HOME_17=${JAVA_HOME_17:-}
 ALL_ENGINES=(postgres redis kafka elasticsearch mongodb connect)
 STACK_USER=cdcstack
+# The connector's database password (debezium/connector-config.json refers to it): the environment,
+# else .env, else the one postgres/init.sql gives the role.
+DEBEZIUM_DB_PASSWORD_FROM=environment
+if [[ -z ${DEBEZIUM_DB_PASSWORD:-} && -f $ROOT/.env ]]; then
+  DEBEZIUM_DB_PASSWORD=$(sed -n 's/^DEBEZIUM_DB_PASSWORD=//p' "$ROOT/.env" | tail -1)
+  DEBEZIUM_DB_PASSWORD_FROM=.env
+fi
+if [[ -z ${DEBEZIUM_DB_PASSWORD:-} ]]; then DEBEZIUM_DB_PASSWORD=dbz; DEBEZIUM_DB_PASSWORD_FROM=default; fi
 
 if [[ -z ${CDC_PORT_OFFSET:-} && -f $STACK/port-offset ]]; then CDC_PORT_OFFSET=$(cat "$STACK/port-offset"); fi
 PORT_OFFSET=${CDC_PORT_OFFSET:-0}
@@ -136,6 +144,9 @@ prepare_dirs() {
     done
     chown -R "$STACK_USER" "$STACK"/{data,log,run,conf}
   fi
+  # Engine data is the stack user's alone (the engines also run with umask 077, see spawn).
+  chmod 700 "$STACK/data"
+  find "$STACK/data" -mindepth 1 -maxdepth 1 -type d -exec chmod 700 {} +
 }
 
 # --- install ---------------------------------------------------------------------------------------
@@ -229,7 +240,7 @@ spawn() { # spawn <engine> <command...>
   # setsid: the engine gets its own session, so it outlives whatever started it (a terminal, a
   # test run whose process group is killed). The inner shell records its own pid and then execs
   # (setpriv execs too), so the pid file holds the engine's pid whether or not setsid forked.
-  (cd "$STACK" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STACK/run/$engine.pid" "${AS_USER[@]}" "$@") \
+  (cd "$STACK" && umask 077 && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STACK/run/$engine.pid" "${AS_USER[@]}" "$@") \
     </dev/null >>"$log" 2>&1 &
   local waited=0
   until [[ -s $STACK/run/$engine.pid ]] || ((waited++ > 50)); do sleep 0.1; done
@@ -244,32 +255,47 @@ refuse_foreign_port() { # an engine we did not start already holds the port
 
 # --- engines ---------------------------------------------------------------------------------------
 
+# Nobody but the stack user may use PostgreSQL's socket, and every connection (socket or TCP) needs
+# a password: with `trust` on a world-writable socket any local user was superuser.
 start_postgres() {
-  local data=$STACK/data/postgres
+  local data=$STACK/data/postgres socket=$STACK/run/postgres
   if [[ ! -f $data/PG_VERSION ]]; then
     say "postgres: creating a PostgreSQL 15 cluster in $data"
-    echo postgres >"$STACK/run/pwfile"
+    (umask 077 && echo postgres >"$STACK/run/pwfile")
     [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$STACK/run/pwfile"
     as_stack_user "$PG_BIN/initdb" -D "$data" -U postgres --pwfile="$STACK/run/pwfile" -E UTF8 --locale=C.UTF-8 \
-      --auth-local=trust --auth-host=scram-sha-256 >"$STACK/log/postgres-initdb.log"
+      --auth-local=scram-sha-256 --auth-host=scram-sha-256 >"$STACK/log/postgres-initdb.log"
     rm -f "$STACK/run/pwfile"
     cat >>"$data/postgresql.conf" <<EOF
 # --- native stack (scripts/native/stack.sh) ---
 listen_addresses = '127.0.0.1'
 port = ${PORT[postgres]}
-unix_socket_directories = '$STACK/run'
 wal_level = logical
 max_replication_slots = 20
 max_wal_senders = 20
 max_connections = 200
 EOF
   fi
-  as_stack_user "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/postgres.log" -w -t 60 start >/dev/null
+  # A cluster made before these rules trusted local connections: require passwords there too.
+  if grep -Eq '^[[:space:]]*local[[:space:]].*[[:space:]]trust[[:space:]]*$' "$data/pg_hba.conf"; then
+    say "postgres: pg_hba.conf trusted local connections; switching them to scram-sha-256"
+    sed -i -E 's/^([[:space:]]*local[[:space:]].*[[:space:]])trust[[:space:]]*$/\1scram-sha-256/' "$data/pg_hba.conf"
+  fi
+  mkdir -p "$socket"; chmod 700 "$socket"; [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$socket"
+  # Given at every start, so an existing cluster gets them too. max_slot_wal_keep_size: the same cap
+  # as compose on the WAL an abandoned slot may pin.
+  as_stack_user "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/postgres.log" -w -t 60 \
+    -o "-c unix_socket_directories=$socket -c unix_socket_permissions=0700 -c max_slot_wal_keep_size=4GB" start >/dev/null
   head -1 "$data/postmaster.pid" >"$STACK/run/postgres.pid"
   if ! PGPASSWORD=postgres psql -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres -tAc "select 1 from pg_database where datname='ecommerce'" postgres | grep -q 1; then
     say "postgres: creating database ecommerce and loading postgres/init.sql"
     PGPASSWORD=postgres psql -q -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres -c 'CREATE DATABASE ecommerce' postgres
     PGPASSWORD=postgres psql -q -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres -v ON_ERROR_STOP=1 -f "$ROOT/postgres/init.sql" ecommerce >/dev/null
+  fi
+  # The connector's password: DEBEZIUM_DB_PASSWORD when one is set, else init.sql's.
+  if [[ $DEBEZIUM_DB_PASSWORD_FROM != default ]]; then
+    printf "ALTER ROLE debezium PASSWORD :'pw';\n" |
+      PGPASSWORD=postgres psql -q -h 127.0.0.1 -p "${PORT[postgres]}" -U postgres -v ON_ERROR_STOP=1 -v pw="$DEBEZIUM_DB_PASSWORD" ecommerce >/dev/null
   fi
 }
 
@@ -365,6 +391,9 @@ start_mongodb() {
   wait_for "mongodb" 60 port_open "${PORT[mongodb]}"
 }
 
+# The connector config holds database.password=${env:DEBEZIUM_DB_PASSWORD}: the worker resolves it
+# from its environment (EnvVarConfigProvider, Kafka 3.5+) when the task starts, so Connect's REST
+# API never shows the password. Connector configs may read only DEBEZIUM_DB_* variables.
 start_connect() {
   local conf=$STACK/conf/connect-distributed.properties
   cat >"$conf" <<EOF
@@ -393,8 +422,13 @@ topic.creation.enable=true
 producer.linger.ms=0
 producer.batch.size=262144
 producer.compression.type=none
+config.providers=env
+config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
+config.providers.env.param.allowlist.pattern=^DEBEZIUM_DB_.*
 EOF
   write_log4j connect
+  # In the worker's environment (readable by its own user only), never on its command line.
+  export DEBEZIUM_DB_PASSWORD
   spawn connect "$JAVA17/bin/java" -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$STACK/conf/log4j-connect.properties" -cp "$STACK/lib/kafka/*" \
     org.apache.kafka.connect.cli.ConnectDistributed "$conf"

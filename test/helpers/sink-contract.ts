@@ -4,12 +4,18 @@
  *
  * The contract (see consumers/core/sink.ts and the design notes):
  * - one result per event, in order; `ok` means the engine holds the event's effect;
- * - writes are idempotent and guarded by the event LSN (compared exactly, as 64-bit integers):
- *   replays change nothing, an older LSN never overwrites a newer one, even inside one batch;
+ * - writes are idempotent and guarded by the event's row version `source.version` (compared
+ *   exactly, as integers beyond 64 bits): replays change nothing, an older LSN never overwrites a
+ *   newer one, even inside one batch;
+ * - every streamed change sorts above every snapshot row of the same row: a transaction open
+ *   across the snapshot streams changes with LSNs BELOW the snapshot's, and they still win; a
+ *   snapshot row never overwrites a streamed change;
+ * - an event refused because the sink already holds that version or a newer one answers `stale`
+ *   (`ok` with `stale: true`), an applied one a plain `ok`, so refusals can be counted;
  * - a delete removes the row, and a late older create/update cannot bring it back;
  * - tombstones are accepted and change nothing;
- * - unchanged-TOAST columns (listed in `unavailableColumns`, absent from `after`) keep the value
- *   the sink already holds;
+ * - unchanged-TOAST columns (listed in `unavailableColumns`, absent from `after`) take the value
+ *   in `before` when it has one (REPLICA IDENTITY FULL), else keep the value the sink holds;
  * - a bad event fails alone (`failed`, with a reason) and the good events around it are written;
  * - `close()` may be called twice.
  */
@@ -68,6 +74,13 @@ export function orderRow(id: number, overrides: Row = {}): Row {
 function statuses(results: readonly WriteResult[]): string[] {
   return results.map((result) => result.status);
 }
+
+/** 'applied', 'stale' (ok, refused as not newer), or the status ('retry', 'failed'). */
+function answers(results: readonly WriteResult[]): string[] {
+  return results.map((result) => (result.status === 'ok' ? (result.stale ? 'stale' : 'applied') : result.status));
+}
+
+const snapshotRead = (table: string, key: Row, after: Row, lsn: number | string) => changeEvent({ table, op: 'read', key, after, lsn });
 
 export function describeSinkContract(harness: SinkContractHarness): void {
   describe(`sink contract: ${harness.name}`, () => {
@@ -217,6 +230,18 @@ export function describeSinkContract(harness: SinkContractHarness): void {
       expect(await read('products', { id: 8 })).toEqual(expected);
     });
 
+    it('an unchanged-TOAST column takes the value in `before` (REPLICA IDENTITY FULL) over the one the sink holds', async () => {
+      // The sink holds an outdated description (an update of it that it has not seen yet, e.g.
+      // still queued behind a retry); `before` carries the row as PostgreSQL had it.
+      const cached = productRow(27, { description: 'The description the sink still holds. '.repeat(20) });
+      const current = 'The description PostgreSQL has now. '.repeat(20);
+      expect(statuses(await sink.write([create('products', { id: 27 }, cached, 1500)]))).toEqual(['ok']);
+      const { description: _omitted, ...rest } = cached;
+      const after: Row = { ...rest, stock_quantity: 1 };
+      expect(statuses(await sink.write([update('products', { id: 27 }, { ...rest, description: current }, after, 1520, ['description'])]))).toEqual(['ok']);
+      expect(await read('products', { id: 27 })).toEqual({ ...after, description: current });
+    });
+
     it('a partially failing batch fails only the bad event and writes the good ones', async () => {
       const first = productRow(11);
       const second = productRow(13);
@@ -231,6 +256,66 @@ export function describeSinkContract(harness: SinkContractHarness): void {
       expect(await read('products', { id: 11 })).toEqual(first);
       expect(await read('products', { id: 13 })).toEqual(second);
       expect(await read('products', { id: 12 })).toBeNull();
+    });
+
+    it('a streamed change with an LSN below the snapshot row\'s still wins (a transaction open across the snapshot)', async () => {
+      // The snapshot read the row at its consistent point (LSN 5000); a transaction that had
+      // updated it before that point committed afterwards and streams its change at LSN 4000.
+      const snapshotted = orderRow(20);
+      const committed = orderRow(20, { status: 'shipped', updated_at: '2026-03-02T09:30:00.000000Z' });
+      expect(answers(await sink.write([snapshotRead('orders', { id: 20 }, snapshotted, 5000)]))).toEqual(['applied']);
+      expect(answers(await sink.write([update('orders', { id: 20 }, snapshotted, committed, 4000)]))).toEqual(['applied']);
+      expect(await read('orders', { id: 20 })).toEqual(committed);
+
+      // The same for a delete, and within one batch.
+      const gone = productRow(21);
+      expect(answers(await sink.write([
+        snapshotRead('products', { id: 21 }, gone, 5000),
+        remove('products', { id: 21 }, gone, 4100),
+      ]))).toEqual(['applied', 'applied']);
+      expect(await read('products', { id: 21 })).toBeNull();
+    });
+
+    it('a snapshot row never overwrites a streamed change, whatever its LSN', async () => {
+      const streamed = productRow(22, { price: '44.00' });
+      const snapshotted = productRow(22, { price: '40.00' });
+      expect(answers(await sink.write([create('products', { id: 22 }, streamed, 100)]))).toEqual(['applied']);
+      expect(answers(await sink.write([snapshotRead('products', { id: 22 }, snapshotted, 9000)]))).toEqual(['stale']);
+      expect(await read('products', { id: 22 })).toEqual(streamed);
+
+      // Nor brings back a row a streamed delete removed.
+      const deleted = orderRow(23);
+      expect(answers(await sink.write([create('orders', { id: 23 }, deleted, 100), remove('orders', { id: 23 }, deleted, 110)]))).toEqual(['applied', 'applied']);
+      expect(answers(await sink.write([snapshotRead('orders', { id: 23 }, deleted, 9000)]))).toEqual(['stale']);
+      expect(await read('orders', { id: 23 })).toBeNull();
+
+      // Among snapshot rows (a later re-snapshot of a row never streamed), the later one wins.
+      const first = productRow(24, { stock_quantity: 1 });
+      const second = productRow(24, { stock_quantity: 2 });
+      expect(answers(await sink.write([snapshotRead('products', { id: 24 }, first, 300), snapshotRead('products', { id: 24 }, second, 400)]))).toEqual(['applied', 'applied']);
+      expect(answers(await sink.write([snapshotRead('products', { id: 24 }, first, 300)]))).toEqual(['stale']);
+      expect(await read('products', { id: 24 })).toEqual(second);
+    });
+
+    it('answers stale for an event refused as not newer (replay, older change, late create after a delete), plain ok otherwise', async () => {
+      const v1 = orderRow(25);
+      const v2 = orderRow(25, { status: 'paid', updated_at: '2026-03-02T08:10:00.000000Z' });
+      const older = orderRow(25, { status: 'pending', notes: 'older' });
+      const batch = [create('orders', { id: 25 }, v1, 1200), update('orders', { id: 25 }, v1, v2, 1210)];
+      expect(answers(await sink.write(batch))).toEqual(['applied', 'applied']);
+      // A replay of the batch: the sink holds both versions already.
+      expect(answers(await sink.write(batch))).toEqual(['stale', 'stale']);
+      expect(answers(await sink.write([update('orders', { id: 25 }, v1, older, 1205)]))).toEqual(['stale']);
+      expect(await read('orders', { id: 25 })).toEqual(v2);
+
+      // Within one batch, the older one after the newer one.
+      const p = productRow(26);
+      const p2 = productRow(26, { price: '1.00' });
+      expect(answers(await sink.write([create('products', { id: 26 }, p, 1300), update('products', { id: 26 }, p, p2, 1320), update('products', { id: 26 }, p, p, 1310)]))).toEqual(['applied', 'applied', 'stale']);
+
+      // A late older create after the delete; a tombstone is a plain ok.
+      expect(answers(await sink.write([remove('orders', { id: 25 }, v2, 1400), tombstone('orders', { id: 25 }), create('orders', { id: 25 }, v1, 1200)]))).toEqual(['applied', 'applied', 'stale']);
+      expect(await read('orders', { id: 25 })).toBeNull();
     });
 
     it('close() can be called twice', async () => {

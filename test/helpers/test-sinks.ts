@@ -4,7 +4,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { ChangeEvent } from '../../consumers/core/change-event.js';
-import { failed, ok, retry, type Sink, type WriteResult } from '../../consumers/core/sink.js';
+import { failed, ok, retry, stale, type Sink, type WriteResult } from '../../consumers/core/sink.js';
 
 /** What a test sink remembers about an event it holds. */
 export interface HeldEvent {
@@ -96,6 +96,22 @@ export class FlakySink extends RecordingSink {
     if (mode === 'throw') throw error;
     const accepted = mode === 'retry-all' ? 0 : Math.floor(events.length / 2);
     return events.map((event, index) => (index < accepted ? this.decide(event) : retry(error)));
+  }
+}
+
+/** Answers `stale` (as a sink already holding a newer version) for events matching `predicate`; accepts the rest. */
+export class StaleAnsweringSink extends RecordingSink {
+  override readonly name = 'stale-answering';
+  readonly staleAnswers: HeldEvent[] = [];
+
+  constructor(private readonly predicate: (event: ChangeEvent) => boolean) {
+    super();
+  }
+
+  protected override decide(event: ChangeEvent): WriteResult {
+    if (!this.predicate(event)) return super.decide(event);
+    this.staleAnswers.push(held(event));
+    return stale;
   }
 }
 

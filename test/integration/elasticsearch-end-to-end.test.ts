@@ -27,6 +27,8 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
   const run = uniqueName('es-e2e');
   const groups: string[] = [];
   const namespaces = new Map<string, ResolvedIndex[]>();
+  /** Every concrete index a pipeline's sink owns (table indexes and truncate state), for clean-up. */
+  const owned: string[] = [];
   const deadLetterTopic = `${run}.dlq`;
   let db: pg.Client;
   let shop: ShopRows;
@@ -39,6 +41,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
     const config = { ...loadElasticsearchConfig({ ELASTICSEARCH_URL: engines().elasticsearch }), indexPrefix: prefix, requestTimeoutMs: 5_000 };
     const sink = new ElasticsearchSink({ config, logger });
     namespaces.set(prefix, [...sink.indexes.values()]);
+    owned.push(...sink.ownedIndexes());
     return startRunner({ consumerName: 'elasticsearch', sink, groupId, deadLetterTopic, logger });
   }
 
@@ -76,7 +79,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch'))(
   afterAll(async () => {
     await shop.close();
     await deleteGroupsAndTopics(kafka, { groups, topics: [deadLetterTopic] });
-    for (const indexes of namespaces.values()) await deleteIndexes(es, indexes);
+    await deleteIndexes(es, new Set(owned));
     await es.close();
   });
 

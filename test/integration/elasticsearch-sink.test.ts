@@ -36,7 +36,7 @@ describe.runIf(requireEngines('elasticsearch'))('ElasticsearchSink (real Elastic
   });
   afterAll(async () => {
     for (const sink of sinks) {
-      await deleteIndexes(admin, sink.indexes.values());
+      await deleteIndexes(admin, sink.ownedIndexes());
       await sink.close();
     }
     await admin.close();
@@ -151,7 +151,9 @@ describe.runIf(requireEngines('elasticsearch'))('ElasticsearchSink (real Elastic
     const viaAlias = await admin.get<Record<string, unknown>>({ index: alias, id: '1' });
     expect(viaAlias.found).toBe(true);
     expect(viaAlias._source).toMatchObject({ _cdc: { deleted: true, lsn: '150' } });
-    expect(viaAlias._version).toBe(150);
+    // The delete's external version: a streamed change at 2^62 + LSN (read as text: it is beyond 2^53).
+    const raw = await (await fetch(`${engines().elasticsearch}/${alias}/_doc/1?filter_path=_version`)).text();
+    expect(raw).toBe(`{"_version":${(1n << 62n) + 150n}}`);
   });
 
   it('a delete survives Elasticsearch forgetting it (gc_deletes 0s): a replayed older create stays refused', async () => {
@@ -278,6 +280,58 @@ describe.runIf(requireEngines('elasticsearch'))('ElasticsearchSink (real Elastic
     expect((await search(sink, 'products')).size).toBe(1);
   });
 
+  function truncateAt(table: string, lsn: number, partition = 0): TruncateEvent {
+    return {
+      op: 'truncate', table, schema: 'public', key: {},
+      source: { lsn: String(lsn), version: rowVersion(String(lsn), false), txId: 1, commitTimeMs: Date.now(), snapshot: false },
+      kafka: { topic: `ecommerce.public.${table}`, partition, offset: '99' },
+    };
+  }
+  const answers = (results: readonly WriteResult[]) => results.map((r) => (r.status === 'ok' ? (r.stale ? 'stale' : 'applied') : r.status));
+
+  it('a TRUNCATE keeps out older row events that come later from other partitions or another instance, also across restarts', async () => {
+    const first = await makeSink();
+    const prefix = first.indexes.get('orders')!.indexName.replace(/orders_v1$/, '');
+    await first.write([1, 2, 3].map((id) => create('orders', { id }, orderRow(id), 100 + id)));
+    // The truncate lands on partition 0 ...
+    expect(answers(await first.write([truncateAt('orders', 300)]))).toEqual(['applied']);
+    // ... while older row events of the same table still sit in partitions 1 and 2, handled by
+    // another lane or instance (here: another sink on the same indexes, started afterwards).
+    const other = new ElasticsearchSink({ config: config({ indexPrefix: prefix }), logger });
+    sinks.push(other);
+    await other.start();
+    expect(answers(await other.write([
+      create('orders', { id: 4 }, orderRow(4), 250),
+      update('orders', { id: 2 }, orderRow(2), orderRow(2, { status: 'paid' }), 260),
+      create('orders', { id: 5 }, orderRow(5), 400),
+      create('products', { id: 1 }, productRow(1), 200), // another table: not truncated
+    ]))).toEqual(['stale', 'stale', 'applied', 'applied']);
+    expect([...(await search(other, 'orders')).keys()]).toEqual(['5']);
+    expect((await search(other, 'products')).size).toBe(1);
+    // A replayed or older TRUNCATE is stale too, and changes nothing.
+    expect(answers(await other.write([truncateAt('orders', 300, 1), truncateAt('orders', 200, 2)]))).toEqual(['stale', 'stale']);
+    expect([...(await search(other, 'orders')).keys()]).toEqual(['5']);
+  });
+
+  it('older rows written at the same moment as a TRUNCATE by another lane do not survive it', async () => {
+    const first = await makeSink({ bulkMaxDocs: 5 });
+    const prefix = first.indexes.get('orders')!.indexName.replace(/orders_v1$/, '');
+    const other = new ElasticsearchSink({ config: config({ indexPrefix: prefix, bulkMaxDocs: 5 }), logger });
+    sinks.push(other);
+    await other.start();
+    await first.write([1, 2, 3].map((id) => create('orders', { id }, orderRow(id), 100 + id)));
+    const old = Array.from({ length: 60 }, (_, i) => create('orders', { id: 100 + i }, orderRow(100 + i), 200 + i));
+    // Both lanes at once, in small bulks, so the writes and the truncate's pass interleave.
+    const [truncated] = await Promise.all([
+      first.write([truncateAt('orders', 300)]),
+      (async () => {
+        for (let i = 0; i < old.length; i += 5) await other.write(old.slice(i, i + 5));
+      })(),
+    ]);
+    expect(answers(truncated)).toEqual(['applied']);
+    expect([...(await search(other, 'orders')).keys()]).toEqual([]);
+  });
+
   it('start() is idempotent, applies added fields, refuses a conflicting mapping and leaves a moved alias alone', async () => {
     const first = await makeSink();
     const prefix = first.indexes.get('orders')!.indexName.replace(/orders_v1$/, '');
@@ -332,7 +386,9 @@ describe.runIf(requireEngines('elasticsearch'))('ElasticsearchSink (real Elastic
     const results = await sink.write([create('orders', { id: 1 }, orderRow(1), 1), tombstone('orders', { id: 1 }), create('orders', { id: 2 }, orderRow(2), 2)]);
     expect(statuses(results)).toEqual(['retry', 'ok', 'retry']);
     const { description: _d, ...bare } = productRow(1);
-    await expect(sink.write([update('products', { id: 1 }, bare, bare, 5, ['description'])])).rejects.toThrow(/unchanged-TOAST/);
+    // Reads before any bulk (truncate versions, stored documents for TOAST) fail as a retry too.
+    const [toast] = await sink.write([update('products', { id: 1 }, bare, bare, 5, ['description'])]);
+    expect(toast!.status === 'retry' && toast!.error.message).toMatch(/cannot read/);
     expect(await sink.isReady()).toBe(false);
     await expect(new ElasticsearchSink({ config: config({ url: 'http://127.0.0.1:9', startupWaitMs: 0 }), logger }).start()).rejects.toThrow(/did not answer/);
   });

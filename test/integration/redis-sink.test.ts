@@ -4,11 +4,13 @@
  * live stock and the low-stock set, TTLs, exact values, and `retry` while Redis is down.
  */
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowVersion, type Row, type TruncateEvent } from '../../consumers/core/change-event.js';
 import type { Sink } from '../../consumers/core/sink.js';
 import { deletePrefix, dumpCache } from '../../consumers/redis/cache-dump.js';
+import { redisConfigFromEnv } from '../../consumers/redis/redis-config.js';
 import { EVENTS_PER_CALL, RedisSink, type RedisSinkOptions } from '../../consumers/redis/redis-sink.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
 import { create, remove, tombstone, update } from '../helpers/events.js';
@@ -163,6 +165,15 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     expect(await reader.sismember(k.lowStockProducts, '1')).toBe(0);
   });
 
+  it('by default keeps a delete marker for good: a replay of an older event, however late, cannot resurrect the row', async () => {
+    const sink = await makeSink({ deleteMarkerTtlSeconds: redisConfigFromEnv({}).deleteMarkerTtlSeconds });
+    const k = sink.keys;
+    await sink.write([create('orders', { id: 1 }, orderAt(1, 1), 500), remove('orders', { id: 1 }, orderAt(1, 1), 510)]);
+    expect(await reader.ttl(k.deleteMarker('order:1'))).toBe(-1); // no expiry
+    expect((await sink.write([create('orders', { id: 1 }, orderAt(1, 1), 500)])).map((r) => r.status === 'ok' && r.stale)).toEqual([true]);
+    expect(await reader.exists(k.row('orders', { id: 1 }))).toBe(0);
+  });
+
   it('applies per-table TTLs and leaves a delete marker that expires', async () => {
     const sink = await makeSink({ ttlSecondsByTable: { customers: 120 }, deleteMarkerTtlSeconds: 60 });
     const k = sink.keys;
@@ -172,15 +183,15 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     expect(customerTtl).toBeGreaterThan(100);
     expect(customerTtl).toBeLessThanOrEqual(120);
     expect(await reader.ttl(k.row('orders', { id: 1 }))).toBe(-1);
-    expect(await reader.hget(k.lsnHash, 'order:1')).toBe('501');
+    expect(await reader.hget(k.versionHash, 'order:1')).toBe('18446744073709552117'); // 2^64 + LSN: a streamed change
 
     await sink.write([remove('orders', { id: 1 }, orderAt(1, 1), 502)]);
     const marker = k.deleteMarker('order:1');
-    expect(await reader.get(marker)).toBe('502');
+    expect(await reader.get(marker)).toBe('18446744073709552118');
     const markerTtl = await reader.ttl(marker);
     expect(markerTtl).toBeGreaterThan(0);
     expect(markerTtl).toBeLessThanOrEqual(60);
-    expect(await reader.hexists(k.lsnHash, 'order:1')).toBe(0);
+    expect(await reader.hexists(k.versionHash, 'order:1')).toBe(0);
   });
 
   it('stores values exactly: the raw JSON is what the decoder produced, TOAST jsonb included', async () => {
@@ -267,7 +278,7 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
       expect(result.status === 'failed' && result.error.name).toBe('PermanentError');
     }
     expect(Object.keys(await dumpCache(reader, sink.keys.prefix)).sort()).toEqual(
-      ['cdc:lsn', 'customer:1:orders', 'order:3', 'orders:by_created_at', 'recent_orders'].map((key) => sink.keys.prefix + key),
+      ['cdc:version', 'customer:1:orders', 'order:3', 'orders:by_created_at', 'recent_orders'].map((key) => sink.keys.prefix + key),
     );
   });
 
@@ -303,6 +314,34 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     // The script checks everything before its first write: the refused event left no trace. (A
     // WRONGTYPE stops an event mid-way, like any Redis error inside a script: no rollback.)
     expect(await reader.exists(k.row('products', { id: 1 }), k.productStock(1))).toBe(0);
+  });
+
+  describe('maxmemory-policy at start-up', () => {
+    let server: ChildProcess | undefined;
+    afterAll(() => killRedisServer(server));
+
+    /** A private redis-server with `policy`, on a port the OS says is free. */
+    async function serverWith(policy: string): Promise<string> {
+      await killRedisServer(server);
+      const port = await freePort();
+      server = await startRedisServer(port, ['--save', '', '--appendonly', 'no', '--maxmemory', '64mb', '--maxmemory-policy', policy], 10_000);
+      return `redis://127.0.0.1:${port}`;
+    }
+
+    it.each(['allkeys-lru', 'allkeys-lfu', 'allkeys-random'])('refuses to start under %s, saying why', async (policy) => {
+      const sink = new RedisSink({ url: await serverWith(policy), keyPrefix: 'p:', recentOrdersLength: 100, deleteMarkerTtlSeconds: 0, ttlSecondsByTable: {} });
+      sinks.push(sink);
+      await expect(sink.start()).rejects.toThrow(new RegExp(`maxmemory-policy is ${policy}.*evict.*noeviction`));
+    });
+
+    it('starts under noeviction and volatile-* (which only evicts keys with a TTL)', async () => {
+      for (const policy of ['noeviction', 'volatile-lru']) {
+        const sink = new RedisSink({ url: await serverWith(policy), keyPrefix: 'p:', recentOrdersLength: 100, deleteMarkerTtlSeconds: 0, ttlSecondsByTable: {} });
+        sinks.push(sink);
+        await expect(sink.start()).resolves.toBeUndefined();
+        await sink.close();
+      }
+    });
   });
 
   describe('while Redis is down', () => {
@@ -343,3 +382,15 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     });
   });
 });
+
+/** A TCP port nothing listens on right now (the OS picks it). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}

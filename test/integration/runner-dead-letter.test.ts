@@ -1,8 +1,9 @@
 /**
  * The runner against real Kafka: undecodable messages and events the sink refuses go to the
  * dead-letter topic with the original bytes and the headers that explain them, and the events
- * after them are still processed and committed. A dead-letter topic that is gone blocks the
- * partition (retrying) instead of skipping the message.
+ * after them are still processed and committed. A dead-letter publish that can never succeed (the
+ * topic is gone, the message is too large for it) is fatal with a clear message instead of
+ * being retried forever, and never skips the message: nothing is committed past it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../consumers/core/logger.js';
@@ -96,34 +97,67 @@ describe.runIf(requireEngines('kafka'))('runner dead-lettering (real Kafka)', ()
     expect(deadLettered.find((v) => v.labels.reason === 'sink')?.value).toBe(1);
   });
 
-  it('never commits past a message it could not dead-letter: it retries until the topic is back', async () => {
+  it('a dead-letter topic that is gone is fatal, with a message naming it; nothing is committed past the message, and a restart dead-letters it', async () => {
     const s = await kafka.scenario('runner-dlq-outage', 1);
     const { topic, deadLetterTopic, groupId } = s;
 
     const sink = new RejectingSink(() => false);
     const metrics = new Metrics('runner-test', { defaultMetrics: false });
-    const runner = runnerFor(s, sink, metrics);
+    const fatal: Error[] = [];
+    const runner = kafka.runner(s, { sink, logger, metrics, retry: { initialMs: 50, maxMs: 500 }, onFatalError: (error) => fatal.push(error) });
     await runner.start(); // creates the dead-letter topic...
     await kafka.admin.deleteTopics({ topics: [deadLetterTopic] }); // ...which an operator then deletes
     await waitFor(async () => !(await kafka.admin.listTopics()).includes(deadLetterTopic), 30_000, 'the dead-letter topic to be gone');
 
+    let positions: { partition: number; offset: string }[];
     try {
-      const positions = await kafka.produce(topic, [vary(template, { id: 1, lsn: 10 }), { key: keyFor(template, 1), value: POISON_VALUE }, vary(template, { id: 1, lsn: 11 })]);
-      await waitFor(async () => (await metrics.retries.get()).values.some((v) => v.labels.stage === 'dead_letter' && v.value >= 1), 90_000, 'dead-letter publish retries');
-
-      // One produce request, so one record batch and one sink write for the three messages.
-      // Blocked on the poison message: the event before it is committed, nothing after it (the
-      // sink already holds the event after it, which is harmless: it will be committed later).
+      positions = await kafka.produce(topic, [vary(template, { id: 1, lsn: 10 }), { key: keyFor(template, 1), value: POISON_VALUE }, vary(template, { id: 1, lsn: 11 })]);
+      await waitFor(() => fatal.length > 0, 90_000, 'the runner to report a fatal error');
+      expect(fatal).toHaveLength(1);
+      expect(fatal[0]!.message).toContain(deadLetterTopic);
+      expect(fatal[0]!.message).toMatch(/does not exist/);
+      // Blocked on the poison message: the event before it is committed, nothing after it.
       expect((await kafka.committed(groupId, topic)).get(0)).toBe(positions[1]!.offset);
-      expect(sink.events.map((e) => e.lsn)).toEqual(['10', '11']);
-
-      await kafka.createTopic(deadLetterTopic, 1);
-      await waitFor(() => kafka.fullyCommitted(groupId, topic), 60_000, 'the partition committed to its end once the topic is back');
+      expect(runner.isReady()).toBe(false);
     } finally {
       await runner.stop();
     }
-    expect(sink.events.map((e) => e.lsn)).toEqual(['10', '11']);
+
+    // What an operator (or the orchestrator) does next: start again. Start-up creates the topic.
+    const again = kafka.runner(s, { sink, logger, metrics, retry: { initialMs: 50, maxMs: 500 } });
+    await again.start();
+    try {
+      await waitFor(() => kafka.fullyCommitted(groupId, topic), 60_000, 'the partition committed to its end after the restart');
+    } finally {
+      await again.stop();
+    }
     const dead = await kafka.readAll(deadLetterTopic, 1);
     expect(dead[0]!.value).toEqual(POISON_VALUE);
+    expect(dead[0]!.headers?.['dlq.original.offset']?.toString()).toBe(positions[1]!.offset);
+  });
+
+  it('a dead letter the broker refuses as too large is fatal with a clear message, never retried forever', async () => {
+    const s = await kafka.scenario('runner-dlq-too-large', 1);
+    const { topic, deadLetterTopic, groupId } = s;
+    // The dead-letter topic exists already, with a message size limit below the poison message.
+    await kafka.admin.createTopics({ topics: [{ topic: deadLetterTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2048' }] }], waitForLeaders: true });
+
+    const sink = new RejectingSink(() => false);
+    const metrics = new Metrics('runner-test', { defaultMetrics: false });
+    const fatal: Error[] = [];
+    const runner = kafka.runner(s, { sink, logger, metrics, retry: { initialMs: 50, maxMs: 500 }, onFatalError: (error) => fatal.push(error) });
+    await runner.start();
+    try {
+      const big = Buffer.concat([POISON_VALUE, Buffer.alloc(8_000, 0x7b)]);
+      const positions = await kafka.produce(topic, [vary(template, { id: 1, lsn: 10 }), { key: keyFor(template, 1), value: big }]);
+      await waitFor(() => fatal.length > 0, 60_000, 'the runner to report a fatal error');
+      expect(fatal[0]!.message).toContain(deadLetterTopic);
+      expect(fatal[0]!.message).toMatch(/too large|MESSAGE_TOO_LARGE/i);
+      expect((await kafka.committed(groupId, topic)).get(0)).toBe(positions[1]!.offset);
+      const retries = (await metrics.retries.get()).values.find((v) => v.labels.stage === 'dead_letter')?.value ?? 0;
+      expect(retries).toBe(0);
+    } finally {
+      await runner.stop();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { Metrics } from '../../consumers/core/metrics.js';
 import { engines, requireEngines } from '../helpers/engines.js';
 import { interleavedUpdates, loadTemplate } from '../helpers/runner-messages.js';
 import { TestKafka, waitFor } from '../helpers/runner-kafka.js';
-import { FlakySink } from '../helpers/test-sinks.js';
+import { FlakySink, StaleAnsweringSink } from '../helpers/test-sinks.js';
 
 const logger = createLogger({ consumer: 'runner-test', level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'error' });
 
@@ -66,5 +66,30 @@ describe.runIf(requireEngines('kafka'))('runner retries (real Kafka)', () => {
     expect(retries).toBe(FAILURES);
     const ok = (await metrics.events.get()).values.filter((v) => v.labels.result === 'ok').reduce((sum, v) => sum + v.value, 0);
     expect(ok).toBe(produced.length);
+  });
+
+  it('stale answers settle and commit like ok, are counted per table in cdc_stale_events_total, and stay out of the latency histogram', async () => {
+    const s = await kafka.scenario('runner-stale');
+    const { messages: produced } = interleavedUpdates(loadTemplate(), { keys: 4, updatesPerKey: 5, lsnAfter: 6_000_000n });
+    await kafka.produce(s.topic, produced);
+    const isStale = (lsn: string | null) => lsn !== null && BigInt(lsn) % 3n === 0n;
+    const sink = new StaleAnsweringSink((event) => event.op !== 'tombstone' && isStale(event.source.lsn));
+    const metrics = new Metrics('runner-test', { defaultMetrics: false });
+    const runner = kafka.runner(s, { sink, logger, metrics, maxEventsPerWrite: 7 });
+    await runner.start();
+    try {
+      await waitFor(() => kafka.fullyCommitted(s.groupId, s.topic), 60_000, 'every partition committed');
+    } finally {
+      await runner.stop();
+    }
+    const staleCount = sink.staleAnswers.length;
+    expect(staleCount).toBeGreaterThan(0);
+    expect(staleCount + sink.events.length).toBe(produced.length);
+    const table = (await metrics.events.get()).values[0]!.labels.table as string;
+    expect((await metrics.staleEvents.get()).values).toEqual([expect.objectContaining({ labels: { table }, value: staleCount })]);
+    const ok = (await metrics.events.get()).values.filter((v) => v.labels.result === 'ok').reduce((sum, v) => sum + v.value, 0);
+    expect(ok).toBe(produced.length);
+    const latencyCount = (await metrics.commitToSinkSeconds.get()).values.find((v) => v.metricName === 'cdc_commit_to_sink_seconds_count')?.value;
+    expect(latencyCount).toBe(produced.length - staleCount);
   });
 });

@@ -87,10 +87,13 @@ describe('docker-compose.yml', () => {
       });
     }
 
-    it(`publishes host ports ${hostPorts.join(', ') || '(none)'} on the same container ports`, () => {
+    it(`publishes host ports ${hostPorts.join(', ') || '(none)'} on the same container ports, on 127.0.0.1 unless PUBLISH_ADDRESS says otherwise`, () => {
       const published = (service(name).ports ?? []).map((mapping) => {
-        const match = /^(\d+):(\d+)$/.exec(withDefaults(mapping));
-        if (!match) throw new Error(`${name}: port mapping '${mapping}' is not HOST:CONTAINER`);
+        // No service is reachable from other machines by default (Redis has no password, Connect
+        // and Elasticsearch no authentication).
+        expect(mapping).toMatch(/^\$\{PUBLISH_ADDRESS:-127\.0\.0\.1\}:/);
+        const match = /^127\.0\.0\.1:(\d+):(\d+)$/.exec(withDefaults(mapping));
+        if (!match) throw new Error(`${name}: port mapping '${mapping}' is not ADDRESS:HOST:CONTAINER`);
         expect(match[1]).toBe(match[2]);
         return Number(match[1]);
       });
@@ -107,7 +110,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('every host port is published once', () => {
-    const all = Object.values(compose.services).flatMap((s) => (s.ports ?? []).map((p) => withDefaults(p).split(':')[0]));
+    const all = Object.values(compose.services).flatMap((s) => (s.ports ?? []).map((p) => withDefaults(p).split(':')[1]));
     expect(new Set(all).size).toBe(all.length);
   });
 
@@ -172,6 +175,11 @@ describe('docker-compose.yml', () => {
       return Array.isArray(raw) ? raw.join(' ') : String(raw);
     };
     const setting = (name: string) => new RegExp(`-c ${name}=(\\S+)`).exec(command())?.[1];
+
+    it('bounds the WAL a stuck slot can pin, like the native stack', () => {
+      expect(setting('max_slot_wal_keep_size')).toBe('4GB');
+      expect(read('scripts/native/stack.sh')).toMatch(/max_slot_wal_keep_size=4GB/);
+    });
 
     it('runs with logical WAL and room for replication slots and WAL senders', () => {
       expect(setting('wal_level')).toBe('logical');
@@ -238,6 +246,14 @@ describe('docker-compose.yml', () => {
       }
     });
 
+    it('Connect resolves ${env:...} in connector configs from its environment, which holds the connector password', () => {
+      expect(env('debezium', 'CONNECT_CONFIG_PROVIDERS')).toBe('env');
+      expect(env('debezium', 'CONNECT_CONFIG_PROVIDERS_ENV_CLASS')).toBe('org.apache.kafka.common.config.provider.EnvVarConfigProvider');
+      // Connector configs may read only these variables, not the whole environment.
+      expect(env('debezium', 'CONNECT_CONFIG_PROVIDERS_ENV_PARAM_ALLOWLIST_PATTERN')).toBe('^DEBEZIUM_DB_.*');
+      expect(env('debezium', 'DEBEZIUM_DB_PASSWORD')).toBe('dbz');
+    });
+
     it('Kafka UI knows the Connect cluster', () => {
       expect(env('kafka-ui', 'KAFKA_CLUSTERS_0_KAFKACONNECT_0_ADDRESS')).toBe('http://debezium:8083');
     });
@@ -282,7 +298,7 @@ describe('the Docker-only UIs', () => {
   it('./setup.sh creates the Kibana data views once the Docker stack is up', () => {
     const upDocker = /up_docker\(\) \{([\s\S]*?)\n\}/.exec(read('setup.sh'))?.[1] ?? '';
     expect(upDocker).toMatch(/compose up -d --wait[\s\S]*node scripts\/operator\/kibana-data-views\.mjs --kibana http:\/\/localhost:5601/);
-    expect(service('kibana').ports).toContain('5601:5601');
+    expect(service('kibana').ports).toContain('${PUBLISH_ADDRESS:-127.0.0.1}:5601:5601');
   });
 
   it('the data views are the Elasticsearch consumer aliases, with a time field their mapping has', async () => {
@@ -322,7 +338,7 @@ describe('debezium/connector-config.json', () => {
     ['database.hostname', 'postgres'],
     ['database.port', '5432'],
     ['database.user', 'debezium'],
-    ['database.password', 'dbz'],
+    ['database.password', '${env:DEBEZIUM_DB_PASSWORD}'],
     ['database.dbname', 'ecommerce'],
     ['topic.prefix', 'ecommerce'],
     ['table.include.list', 'public.customers,public.products,public.orders,public.order_items,public.debezium_heartbeat'],
@@ -367,9 +383,16 @@ describe('debezium/connector-config.json', () => {
     expect(connector['table.include.list']!.split(',')).toContain('public.debezium_heartbeat');
   });
 
-  it('logs in with the role and password init.sql creates', () => {
+  it('logs in with the role init.sql creates, its password coming from the environment (compose default = init.sql\'s)', () => {
+    expect(connector['database.password']).toBe('${env:DEBEZIUM_DB_PASSWORD}');
     expect(initSql).toMatch(new RegExp(
-      `CREATE ROLE ${connector['database.user']} LOGIN REPLICATION PASSWORD '${connector['database.password']}'`));
+      `CREATE ROLE ${connector['database.user']} LOGIN REPLICATION PASSWORD '${env('debezium', 'DEBEZIUM_DB_PASSWORD')}'`));
+  });
+
+  it('holds no password literal', () => {
+    for (const [key, value] of Object.entries(connector)) {
+      if (/password|secret/i.test(key)) expect(value, key).toMatch(/^\$\{env:[A-Z0-9_]+\}$/);
+    }
   });
 });
 

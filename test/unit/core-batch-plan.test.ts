@@ -8,7 +8,7 @@ import {
   type DecodedEntry,
   type MessageOutcome,
 } from '../../consumers/core/batch-plan.js';
-import { failed, ok, retry } from '../../consumers/core/sink.js';
+import { failed, ok, retry, stale } from '../../consumers/core/sink.js';
 import { create } from '../helpers/events.js';
 
 const boom = new Error('engine down');
@@ -48,6 +48,12 @@ describe('mergeOutcomes: lines sink results up with messages', () => {
     expect(outcomes[1]).toMatchObject({ reason: 'decode' });
     expect(outcomes[2]).toMatchObject({ reason: 'sink', error: bad });
     expect(planSettlement(outcomes)).toMatchObject({ settled: 3, deadLetter: [1, 2] });
+  });
+
+  it('keeps a stale answer (settled, counted apart by the runner)', () => {
+    const outcomes = mergeOutcomes([event(1), event(2)], [stale, ok]);
+    expect(outcomes).toEqual([{ status: 'ok', stale: true }, { status: 'ok' }]);
+    expect(planSettlement(outcomes)).toMatchObject({ settled: 2, deadLetter: [], retry: null });
   });
 
   it('a thrown write retries every event but still dead-letters poison in place', () => {

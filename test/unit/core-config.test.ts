@@ -26,6 +26,8 @@ describe('loadConfig defaults', () => {
       deadLetterTopic: 'ecommerce.dlq.warehouse',
       healthPort: 9103,
       logLevel: 'info',
+      laneStuckAfterMs: 30_000,
+      session: { timeoutMs: 45_000, heartbeatIntervalMs: 3_000 },
     });
     expect(loadConfig('elasticsearch', {}).healthPort).toBe(9101);
     expect(loadConfig('redis', {}).healthPort).toBe(9102);
@@ -92,6 +94,8 @@ describe('loadConfig errors name the variable and what is expected', () => {
     ['retry order', { RETRY_INITIAL_MS: '5000', RETRY_MAX_MS: '100' }, 'RETRY_MAX_MS', /expected at least RETRY_INITIAL_MS \(5000\)/],
     ['fetch wait', { FETCH_MAX_WAIT_MS: '0' }, 'FETCH_MAX_WAIT_MS', /FETCH_MAX_WAIT_MS="0" is invalid: expected an integer from 1 to 60000/],
     ['fetch min bytes', { FETCH_MIN_BYTES: 'lots' }, 'FETCH_MIN_BYTES', /FETCH_MIN_BYTES="lots" is invalid/],
+    ['session below the broker minimum', { KAFKA_SESSION_TIMEOUT_MS: '5000' }, 'KAFKA_SESSION_TIMEOUT_MS', /expected an integer from 6000 to 1800000/],
+    ['heartbeat too slow for the session', { KAFKA_SESSION_TIMEOUT_MS: '9000', KAFKA_HEARTBEAT_INTERVAL_MS: '4000' }, 'KAFKA_HEARTBEAT_INTERVAL_MS', /at most a third of KAFKA_SESSION_TIMEOUT_MS \(9000\)/],
   ];
   it.each(cases)('%s', (_label, env, variable, message) => {
     const error = configError(() => loadConfig('warehouse', env));

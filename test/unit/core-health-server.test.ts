@@ -52,6 +52,12 @@ describe('HealthServer', () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 
+  it('listens on loopback only unless told otherwise', async () => {
+    server = new HealthServer({ port: 0, metrics: new Metrics('redis', { defaultMetrics: false }), logger, readiness: { runnerReady: () => true, sinkReady: async () => true } });
+    await server.start();
+    expect(server.address).toBe('127.0.0.1');
+  });
+
   it('lists the stuck lanes in the /ready body', async () => {
     const stuck = [{ topic: 'ecommerce.public.orders', partition: 2, seconds: 42.5 }];
     const base = await serve({ runner: false, sink: true, stuck });

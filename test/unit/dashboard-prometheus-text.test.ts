@@ -4,7 +4,7 @@
  * Prometheus' histogram_quantile (linear inside the bucket).
  */
 import { describe, expect, it } from 'vitest';
-import { Metrics } from '../../consumers/core/metrics.js';
+import { LATENCY_BUCKETS, Metrics } from '../../consumers/core/metrics.js';
 import { histogramDelta, histogramOf, histogramQuantile, parsePrometheusText, sumOf } from '../../scripts/operator/prometheus-text.js';
 
 async function scrape(metrics: Metrics) {
@@ -30,15 +30,18 @@ describe('parsePrometheusText on a consumer registry', () => {
 
   it('sums a histogram over tables and takes quantiles inside the right bucket', async () => {
     const metrics = new Metrics('redis', { defaultMetrics: false });
-    // Buckets ... 0.05, 0.1, 0.25 ...: 90 observations at 0.04 s, 10 at 0.2 s.
+    // 90 observations at 0.04 s, 10 at 0.2 s.
     for (let i = 0; i < 90; i++) metrics.commitToSinkSeconds.observe({ table: i % 2 ? 'orders' : 'customers' }, 0.04);
     for (let i = 0; i < 10; i++) metrics.commitToSinkSeconds.observe({ table: 'orders' }, 0.2);
     const histogram = histogramOf(await scrape(metrics), 'cdc_commit_to_sink_seconds');
     expect(histogram.count).toBe(100);
     expect(histogram.buckets.at(-1)).toEqual({ le: Infinity, count: 100 });
-    // rank 50 of 90 in (0.025, 0.05]; rank 99 is the 9th of 10 in (0.1, 0.25].
-    expect(histogramQuantile(0.5, histogram)).toBeCloseTo(0.025 + 0.025 * (50 / 90), 6);
-    expect(histogramQuantile(0.99, histogram)).toBeCloseTo(0.1 + 0.15 * (9 / 10), 6);
+    // Rank 50 is the 50th of the 90 in the bucket holding 0.04 s; rank 99 the 9th of the 10 in
+    // the bucket holding 0.2 s (linear inside a bucket, as Prometheus' histogram_quantile).
+    const [low04, high04] = bucketAround(0.04);
+    const [low2, high2] = bucketAround(0.2);
+    expect(histogramQuantile(0.5, histogram)).toBeCloseTo(low04 + (high04 - low04) * (50 / 90), 6);
+    expect(histogramQuantile(0.99, histogram)).toBeCloseTo(low2 + (high2 - low2) * (9 / 10), 6);
   });
 
   it('gives the quantiles of what happened between two scrapes, and nothing across a restart', async () => {
@@ -57,3 +60,9 @@ describe('parsePrometheusText on a consumer registry', () => {
     expect(histogramQuantile(0.5, histogramDelta(after, after)!)).toBeNull();
   });
 });
+
+/** The (lower, upper] bounds of the latency bucket an observation of `seconds` falls in. */
+function bucketAround(seconds: number): [number, number] {
+  const index = LATENCY_BUCKETS.findIndex((le) => seconds <= le);
+  return [index === 0 ? 0 : LATENCY_BUCKETS[index - 1]!, LATENCY_BUCKETS[index]!];
+}

@@ -2,7 +2,7 @@ import { errors } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
 import { externalIndexOperation, splitIntoBulks } from '../../consumers/elasticsearch/bulk-body.js';
 import { resultForBulkItem, resultForRequestError, worstOf } from '../../consumers/elasticsearch/bulk-results.js';
-import { failed, ok, retry } from '../../consumers/core/sink.js';
+import { failed, ok, retry, stale } from '../../consumers/core/sink.js';
 
 describe('externalIndexOperation', () => {
   it('writes the version as exact digits and the row as JSON', () => {
@@ -45,7 +45,7 @@ describe('resultForBulkItem', () => {
   it.each([
     [{ status: 201 }, 'ok'],
     [{ status: 200 }, 'ok'],
-    [{ status: 409, error: { type: 'version_conflict_engine_exception', reason: 'current version [5] is higher' } }, 'ok'],
+    [{ status: 409, error: { type: 'version_conflict_engine_exception', reason: 'current version [5] is higher' } }, 'stale'],
     [{ status: 429, error: { type: 'es_rejected_execution_exception', reason: 'queue full' } }, 'retry'],
     [{ status: 503, error: { type: 'unavailable_shards_exception', reason: 'primary shard is not active' } }, 'retry'],
     [{ status: 500 }, 'retry'],
@@ -53,7 +53,8 @@ describe('resultForBulkItem', () => {
     [{ status: 400, error: { type: 'document_parsing_exception', reason: 'failed to parse field [created_at]', caused_by: { type: 'illegal_argument_exception', reason: 'bad date' } } }, 'failed'],
     [{ status: 400, error: { type: 'mapper_parsing_exception', reason: 'x' } }, 'failed'],
   ])('%j -> %s', (item, status) => {
-    expect(resultForBulkItem(item).status).toBe(status);
+    const result = resultForBulkItem(item);
+    expect(result.status === 'ok' && result.stale ? 'stale' : result.status).toBe(status);
   });
 
   it('says why a document was refused', () => {
@@ -91,5 +92,13 @@ describe('worstOf', () => {
     expect(worstOf(f, r)).toBe(r);
     expect(worstOf(r, f)).toBe(r);
     expect(worstOf(ok, ok)).toBe(ok);
+  });
+
+  it('two oks are stale only when both writes were refused', () => {
+    expect(worstOf(stale, stale)).toBe(stale);
+    expect(worstOf(stale, ok)).toBe(ok);
+    expect(worstOf(ok, stale)).toBe(ok);
+    const f = failed(new Error('f'));
+    expect(worstOf(stale, f)).toBe(f);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rowVersion } from '../../consumers/core/change-event.js';
 import { PermanentError } from '../../consumers/core/errors.js';
 import { deletedDocument, documentId, externalVersion, keyOf, liveDocument, rowFromSource } from '../../consumers/elasticsearch/document.js';
 
@@ -36,13 +37,26 @@ describe('keyOf', () => {
 });
 
 describe('externalVersion', () => {
-  it('keeps LSN digits exactly, also beyond 2^53', () => {
-    expect(externalVersion('9007199254740993')).toBe('9007199254740993');
-    expect(externalVersion('0')).toBe('0');
-    expect(externalVersion('9223372036854775807')).toBe('9223372036854775807');
+  const streamed = (lsn: string) => rowVersion(lsn, false);
+  it('maps snapshot rows to their LSN and streamed changes to 2^62 + LSN, exactly, also beyond 2^53', () => {
+    expect(externalVersion(rowVersion('9007199254740993', true))).toBe('9007199254740993');
+    expect(externalVersion(rowVersion('0', true))).toBe('0');
+    expect(externalVersion(streamed('0'))).toBe('4611686018427387904');
+    expect(externalVersion(streamed('9007199254740993'))).toBe('4620693217682128897');
+    // The largest LSNs that fit: the streamed one is 2^63 - 1, the biggest long.
+    expect(externalVersion(rowVersion('4611686018427387903', true))).toBe('4611686018427387903');
+    expect(externalVersion(streamed('4611686018427387903'))).toBe('9223372036854775807');
   });
-  it.each(['9223372036854775808', '-1', '12a', ''])('refuses %j permanently', (lsn) => {
-    expect(() => externalVersion(lsn)).toThrow(PermanentError);
+  it('keeps the order: every streamed change above every snapshot row, LSN order within each', () => {
+    const versions = [rowVersion('5', true), rowVersion('900', true), streamed('3'), streamed('4')].map((v) => BigInt(externalVersion(v)));
+    expect([...versions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(versions);
+  });
+  it.each([rowVersion('4611686018427387904', true), streamed('4611686018427387904'), streamed('18446744073709551615')])('refuses LSNs at or beyond 2^62 permanently, saying why (%s)', (version) => {
+    expect(() => externalVersion(version)).toThrow(PermanentError);
+    expect(() => externalVersion(version)).toThrow(/2\^62.*signed 64-bit/);
+  });
+  it.each(['-1', '12a', ''])('refuses %j permanently', (version) => {
+    expect(() => externalVersion(version)).toThrow(PermanentError);
   });
 });
 

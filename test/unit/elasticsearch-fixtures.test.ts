@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ChangeEvent, RowChangeEvent } from '../../consumers/core/change-event.js';
+import { externalVersion } from '../../consumers/elasticsearch/document.js';
 import { externalIndexOperation } from '../../consumers/elasticsearch/bulk-body.js';
 import { resolveCatalog } from '../../consumers/elasticsearch/index-catalog.js';
 import { planWrites, type Step } from '../../consumers/elasticsearch/write-plan.js';
@@ -36,7 +37,10 @@ describe('captured Debezium messages -> index writes', () => {
     const [step] = planWrites([event], indexes);
     expect(describeStep(step!)).toBe(expected);
     if (step!.kind === 'writes') {
-      for (const write of step!.writes) expect(write.version).toBe(lsnOf(event));
+      // Snapshot rows at their LSN, streamed changes at 2^62 + LSN (above every snapshot row).
+      const source = (event as RowChangeEvent).source;
+      for (const write of step!.writes) expect(write.version).toBe(externalVersion(source.version));
+      for (const write of step!.writes) expect(BigInt(write.version)).toBe(BigInt(lsnOf(event)!) + (source.snapshot ? 0n : 1n << 62n));
     }
   });
 
@@ -48,7 +52,7 @@ describe('captured Debezium messages -> index writes', () => {
     expect(write!.document).toMatchObject({ total_amount: '25000.00', status: 'pending', created_at: '2026-11-24T09:39:34.778222Z' });
     expect(typeof (write!.document as Record<string, unknown>).shipping_address).toBe('object');
     const operation = externalIndexOperation(0, write!.index, write!.id, write!.version, write!.document);
-    expect(operation.ndjson).toContain(`"version":${event.source.lsn},"version_type":"external"`);
+    expect(operation.ndjson).toContain(`"version":${(1n << 62n) + BigInt(event.source.lsn)},"version_type":"external"`);
     expect(operation.ndjson).toContain('"total_amount":"25000.00"');
   });
 

@@ -14,7 +14,7 @@ function writesOf(step: Step | undefined): DocumentWrite[] {
 const product = (id: number, extra: Row = {}): Row => ({ id, sku: `SKU-${id}`, name: `Mouse ${id}`, description: 'long text', price: '19.99', ...extra });
 
 describe('planWrites', () => {
-  it('indexes creates, snapshot reads and updates at their LSN in the prefixed versioned index', () => {
+  it('indexes creates, snapshot reads and updates at their version (streamed 2^62 + LSN, snapshot LSN) in the prefixed versioned index', () => {
     const steps = planWrites(
       [
         create('products', { id: 1 }, product(1), 100),
@@ -24,16 +24,16 @@ describe('planWrites', () => {
       indexes,
     );
     expect(steps.map(writesOf).map(([w]) => [w!.index, w!.id, w!.version, w!.document])).toEqual([
-      ['t-products_v1', '1', '100', product(1)],
+      ['t-products_v1', '1', '4611686018427388004', product(1)],
       ['t-orders_v1', '2', '9007199254740993', { id: 2, total_amount: '25000.00' }],
-      ['t-customers_v1', '3', '300', { id: 3, email: 'b@x.io' }],
+      ['t-customers_v1', '3', '4611686018427388204', { id: 3, email: 'b@x.io' }],
     ]);
   });
 
   it('a delete becomes a soft-delete marker at the delete LSN; a tombstone is ok with no write', () => {
     const steps = planWrites([remove('orders', { id: 10 }, { id: 10 }, 700), tombstone('orders', { id: 10 })], indexes);
     const [marker] = writesOf(steps[0]);
-    expect(marker).toMatchObject({ index: 't-orders_v1', id: '10', version: '700', missing: [] });
+    expect(marker).toMatchObject({ index: 't-orders_v1', id: '10', version: '4611686018427388604', missing: [] });
     expect(marker!.document).toMatchObject({ _cdc: { deleted: true, lsn: '700' } });
     expect(steps[1]).toEqual({ kind: 'result', owner: 1, result: { status: 'ok' } });
   });
@@ -42,8 +42,8 @@ describe('planWrites', () => {
     const steps = planWrites([update('orders', { id: 21 }, { id: 20, status: 'paid' }, { id: 21, status: 'paid' }, 500)], indexes);
     const writes = writesOf(steps[0]);
     expect(writes.map((w) => [w.id, w.version, '_cdc' in w.document])).toEqual([
-      ['20', '500', true],
-      ['21', '500', false],
+      ['20', '4611686018427388404', true],
+      ['21', '4611686018427388404', false],
     ]);
   });
 
@@ -136,6 +136,6 @@ describe('planWrites', () => {
     };
     const events: ChangeEvent[] = [create('orders', { id: 1 }, { id: 1 }, 800), truncate];
     const [, step] = planWrites(events, indexes);
-    expect(step).toMatchObject({ kind: 'truncate', owner: 1, version: '900', index: { indexName: 't-orders_v1' } });
+    expect(step).toMatchObject({ kind: 'truncate', owner: 1, version: '4611686018427388804', index: { indexName: 't-orders_v1' } });
   });
 });

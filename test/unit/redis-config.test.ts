@@ -8,7 +8,8 @@ describe('redisConfigFromEnv', () => {
       url: 'redis://127.0.0.1:6379',
       keyPrefix: '',
       recentOrdersLength: 100,
-      deleteMarkerTtlSeconds: 86_400,
+      // Delete markers are kept: a replay (from a topic or the dead-letter topic) can come any time.
+      deleteMarkerTtlSeconds: 0,
       ttlSecondsByTable: {},
     });
   });

@@ -18,8 +18,8 @@ function rowEvent(name: string): RowChangeEvent {
 
 /** The script's ARGV by name (see apply-change-script.ts). */
 function named(args: readonly string[]) {
-  const [op, lsn, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, ...toast] = args;
-  return { op, lsn, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, toast };
+  const [op, version, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, ...toast] = args;
+  return { op, version, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, toast };
 }
 
 describe('captured Debezium messages -> Redis script calls', () => {
@@ -41,9 +41,9 @@ describe('captured Debezium messages -> Redis script calls', () => {
     const rowKey = `${entity}:${String(event.key.id)}`;
     const call = buildScriptCall(event, settings);
     const args = named(call.args);
-    expect(call.keys).toEqual([rowKey, 'cdc:lsn', `cdc:deleted:${rowKey}`, 'cdc:truncated']);
-    expect(args).toMatchObject({ op, view, field: rowKey, lsn: event.source.lsn });
-    expect(args.lsn).toMatch(/^[1-9]\d*$/);
+    expect(call.keys).toEqual([rowKey, 'cdc:version', `cdc:deleted:${rowKey}`, 'cdc:truncated']);
+    expect(args).toMatchObject({ op, view, field: rowKey, version: event.source.version });
+    expect(args.version).toMatch(/^[1-9]\d*$/);
     if (op === 'upsert') expect(JSON.parse(args.rowJson!)).toEqual(event.after);
     else expect(args.rowJson).toBe('');
   });
@@ -94,8 +94,8 @@ describe('captured Debezium messages -> Redis script calls', () => {
     const event = fixtureEvent('truncate');
     if (event.op !== 'truncate') throw new Error('expected a truncate');
     const call = buildTruncateCall(event, settings);
-    expect(call.keys).toEqual(['cdc:lsn', 'cdc:truncated']);
-    expect(call.args[0]).toBe(event.source.lsn);
+    expect(call.keys).toEqual(['cdc:version', 'cdc:truncated']);
+    expect(call.args[0]).toBe(event.source.version);
     expect(call.args[2]).toBe(event.table);
   });
 });

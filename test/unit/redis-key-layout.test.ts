@@ -15,7 +15,7 @@ describe('Redis key layout', () => {
     expect(keys.orderItems(1)).toBe('order:1:items');
     expect(keys.productStock(7)).toBe('product:7:stock');
     expect(keys.lowStockProducts).toBe('low_stock_products');
-    expect(keys.lsnHash).toBe('cdc:lsn');
+    expect(keys.versionHash).toBe('cdc:version');
     expect(keys.truncatedHash).toBe('cdc:truncated');
     expect(keys.deleteMarker('order:1')).toBe('cdc:deleted:order:1');
   });
@@ -25,7 +25,7 @@ describe('Redis key layout', () => {
     expect(keys.field('orders', { id: 1 })).toBe('order:1');
     expect(keys.row('orders', { id: 1 })).toBe('test-1:order:1');
     expect(keys.recentOrders).toBe('test-1:recent_orders');
-    expect(keys.lsnHash).toBe('test-1:cdc:lsn');
+    expect(keys.versionHash).toBe('test-1:cdc:version');
     expect(keys.deleteMarker('order:1')).toBe('test-1:cdc:deleted:order:1');
     expect(keys.customerOrders(5)).toBe('test-1:customer:5:orders');
   });

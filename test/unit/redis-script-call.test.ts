@@ -15,17 +15,18 @@ const settings: ScriptSettings = {
 
 /** The script's ARGV by name (see apply-change-script.ts). */
 function named(args: readonly string[]) {
-  const [op, lsn, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, ...toast] = args;
-  return { op, lsn, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, toast };
+  const [op, version, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, ...toast] = args;
+  return { op, version, field, prefix, view, id, rowJson, ttl, markerTtl, recent, a, b, c, toastCount, toast };
 }
 
 describe('buildScriptCall', () => {
   it('encodes an order create with its view arguments', () => {
     const row = orderRow(7, { customer_id: 3, created_at: '2026-03-02T08:00:00.123456Z' });
     const call = buildScriptCall(create('orders', { id: 7 }, row, '33554432'), settings);
-    expect(call.keys).toEqual(['p:order:7', 'p:cdc:lsn', 'p:cdc:deleted:order:7', 'p:cdc:truncated']);
+    expect(call.keys).toEqual(['p:order:7', 'p:cdc:version', 'p:cdc:deleted:order:7', 'p:cdc:truncated']);
     expect(named(call.args)).toEqual({
-      op: 'upsert', lsn: '33554432', field: 'order:7', prefix: 'p:', view: 'order', id: '7',
+      op: 'upsert', version: '18446744073743106048', // a streamed change: 2^64 + LSN
+      field: 'order:7', prefix: 'p:', view: 'order', id: '7',
       rowJson: JSON.stringify(row), ttl: '0', markerTtl: '86400', recent: '100',
       a: String(Date.UTC(2026, 2, 2, 8, 0, 0, 123)), b: '3', c: '', toastCount: '0', toast: [],
     });
@@ -65,14 +66,14 @@ describe('buildScriptCall', () => {
     expect(named(call.args).ttl).toBe('3600');
   });
 
-  it('treats a snapshot read as an upsert', () => {
+  it('treats a snapshot read as an upsert, guarded by its LSN alone (below every streamed version)', () => {
     const event = changeEvent({ table: 'customers', op: 'read', key: { id: 1 }, after: { id: 1 }, lsn: 10 });
-    expect(named(buildScriptCall(event, settings).args).op).toBe('upsert');
+    expect(named(buildScriptCall(event, settings).args)).toMatchObject({ op: 'upsert', version: '10' });
   });
 
-  it.each(['0x10', '-1', '01', '', '1.5', '1e9'])('refuses LSN %j as permanent', (lsn) => {
-    const event = changeEvent({ table: 'customers', op: 'create', key: { id: 1 }, after: { id: 1 }, lsn });
-    expect(() => buildScriptCall(event, settings)).toThrow(PermanentError);
+  it.each(['0x10', '-1', '01', '', '1.5', '1e9'])('refuses row version %j as permanent', (lsn) => {
+    const event = changeEvent({ table: 'customers', op: 'create', key: { id: 1 }, after: { id: 1 }, lsn: 1 });
+    expect(() => buildScriptCall({ ...event, source: { ...event.source, lsn, version: lsn } }, settings)).toThrow(PermanentError);
   });
 
   it('refuses an order whose created_at is not a timestamp, and a create without a row', () => {
@@ -90,8 +91,8 @@ describe('buildTruncateCall', () => {
       source: { lsn: '500', version: rowVersion('500', false), txId: 7, commitTimeMs: 0, snapshot: false },
       kafka: { topic: 'ecommerce.public.orders', partition: 1, offset: '9' },
     }, settings);
-    expect(call.keys).toEqual(['p:cdc:lsn', 'p:cdc:truncated']);
-    expect(call.args).toEqual(['500', 'p:', 'order', 'order', '100']);
+    expect(call.keys).toEqual(['p:cdc:version', 'p:cdc:truncated']);
+    expect(call.args).toEqual([rowVersion('500', false), 'p:', 'order', 'order', '100']);
   });
 });
 
