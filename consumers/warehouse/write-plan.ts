@@ -196,7 +196,9 @@ function applyEvent(state: RowState | null, event: RowChangeEvent, version: stri
     before = fill(event.before ?? previous ?? {}, previous, event.unavailableColumns).row;
     values = before;
   } else {
-    const filled = fill(event.after ?? {}, previous ?? event.before, event.unavailableColumns);
+    // `before` first: with REPLICA IDENTITY FULL it is the row as PostgreSQL had it, while the
+    // stored state may lag behind (an update still queued behind a retry).
+    const filled = fill(event.after ?? {}, [event.before, previous], event.unavailableColumns);
     after = filled.row;
     unfilled = filled.unfilled;
     before = event.op === 'update' ? fill(event.before ?? previous ?? {}, previous, event.unavailableColumns).row : null;
@@ -274,14 +276,16 @@ function firstTruncateAfter(truncates: readonly TruncateRecord[], after: string,
   return truncates.find((t) => compareLsn(t.version, after) > 0 && (before === null || compareLsn(t.version, before) < 0));
 }
 
-/** `row` with its unavailable (unchanged-TOAST) columns taken from `from` where it has them. */
-function fill(row: Row, from: Row | null, unavailable: readonly string[]): { row: Row; unfilled: string[] } {
+/** `row` with its unavailable (unchanged-TOAST) columns taken from the first of `sources` that has them. */
+function fill(row: Row, sources: Row | null | readonly (Row | null)[], unavailable: readonly string[]): { row: Row; unfilled: string[] } {
   if (unavailable.length === 0) return { row, unfilled: [] };
+  const from = (Array.isArray(sources) ? sources : [sources]) as readonly (Row | null)[];
   const filled: Row = { ...row };
   const unfilled: string[] = [];
   for (const column of unavailable) {
     if (Object.hasOwn(filled, column)) continue;
-    if (from && Object.hasOwn(from, column)) filled[column] = from[column]!;
+    const source = from.find((candidate) => candidate && Object.hasOwn(candidate, column));
+    if (source) filled[column] = source[column]!;
     else unfilled.push(column);
   }
   return { row: filled, unfilled };
