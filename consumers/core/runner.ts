@@ -361,8 +361,11 @@ export class Runner {
 
   /**
    * Creates the dead-letter topic, and any source topic Debezium has not created yet (it creates
-   * one on a table's first change, so an empty table has none and subscribing would fail). Both
-   * get the broker's defaults, exactly what the broker's own auto-creation would give them.
+   * one on a table's first change, so an empty table has none and subscribing would fail). A
+   * source topic gets the broker's defaults, exactly what the broker's own auto-creation would
+   * give it. The dead-letter topic is kept for good (retention.ms=-1): a dead letter is data the
+   * sink does not hold yet, and the broker's default (7 days) would delete it unreplayed. An
+   * existing dead-letter topic is left as it is.
    */
   private async ensureTopics(topics: string[]): Promise<void> {
     const admin: Admin = this.kafka.admin();
@@ -371,7 +374,11 @@ export class Runner {
       const existing = new Set(await admin.listTopics());
       const missing = [...new Set(topics)].filter((topic) => !existing.has(topic));
       if (missing.length === 0) return;
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+      const deadLetterConfig = [{ name: 'retention.ms', value: '-1' }];
+      await admin.createTopics({
+        topics: missing.map((topic) => (topic === this.options.deadLetterTopic ? { topic, configEntries: deadLetterConfig } : { topic })),
+        waitForLeaders: true,
+      });
       this.options.logger.info({ topics: missing }, 'created missing topics with the broker defaults');
     } finally {
       await admin.disconnect();

@@ -5,6 +5,7 @@
  * topic is gone, the message is too large for it) is fatal with a clear message instead of
  * being retried forever, and never skips the message: nothing is committed past it.
  */
+import { ConfigResourceTypes } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../consumers/core/logger.js';
 import { Metrics } from '../../consumers/core/metrics.js';
@@ -70,6 +71,10 @@ describe.runIf(requireEngines('kafka'))('runner dead-lettering (real Kafka)', ()
     expect(sink.rejected.map((e) => e.lsn)).toEqual(['201']);
 
     const dead = await kafka.readAll(deadLetterTopic, 2);
+    // The runner created the dead-letter topic, to be kept for good: the broker's 7-day default
+    // would delete dead letters nobody has replayed yet.
+    const { resources } = await kafka.admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: deadLetterTopic, configNames: ['retention.ms'] }], includeSynonyms: false });
+    expect(resources[0]!.configEntries.find((entry) => entry.configName === 'retention.ms')?.configValue).toBe('-1');
     expect(dead).toHaveLength(2);
     const header = (message: (typeof dead)[number], name: string) => message.headers?.[name]?.toString();
     const poisonCopy = dead.find((m) => header(m, 'dlq.reason') === 'decode')!;
