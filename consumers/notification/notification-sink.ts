@@ -1,0 +1,473 @@
+/**
+ * NotificationSink: changes of orders, customers and products -> email, SMS and push, each
+ * delivered once per (rule, row, change, channel), through the ledger (ledger.ts).
+ *
+ * Per write (one partition's events, in Kafka order):
+ * 1. match the rules table (rules.ts); snapshot rows, deletes, tombstones, TRUNCATEs and updates
+ *    that match nothing are `ok` at once; an unknown status is `failed` (dead-lettered);
+ * 2. look the customers up in the contacts (one round trip). A customer not known yet: `retry`
+ *    until NOTIFY_CONTACT_WAIT_MS has passed since the change was first seen (shared in Redis, so
+ *    the bound survives restarts and rebalances), then `failed` with the reason;
+ * 3. render every message (delivery-plan.ts); a template error is `failed`;
+ * 4. per row, in order (different rows concurrently, up to NOTIFY_SEND_CONCURRENCY): claim the
+ *    event's deliveries in the ledger, send what was claimed, each channel on its own and at once,
+ *    record every outcome. An event is `ok` once each of its deliveries is settled (sent, failed,
+ *    skipped or held in doubt), else `retry`: the runner hands it back later and the ledger skips
+ *    what is already settled, so a failing channel never holds back the others, never sends a
+ *    settled one again, and a later change of the same row waits for the earlier one.
+ *
+ * Retries: every channel has its own capped backoff (NOTIFY_CHANNEL_RETRY_*): after a transient
+ * failure the channel is not tried again before its delay is over (its deliveries answer `retry`
+ * without being claimed), while the other channels go on. The runner's own backoff paces the
+ * re-deliveries. Nothing is ever dropped for a transient failure.
+ *
+ * The sink never commits offsets and never sees Kafka. A provider outcome it could not record
+ * (Redis down right after a send) is kept in memory and recorded on the next attempt instead of
+ * sending again.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { Counter, Histogram } from 'prom-client';
+import type { ChangeEvent, RowChangeEvent } from '../core/change-event.js';
+import { backoffDelay } from '../core/backoff.js';
+import { PermanentError, RetriableError, describeError, resultForError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import { failed, ok, retry, type Sink, type WriteResult } from '../core/sink.js';
+import { CHANNEL_NAMES, type Channel, type ChannelName, type OutgoingMessage, type SendOutcome } from './channels/channel.js';
+import { EmailChannel } from './channels/email-channel.js';
+import { PushChannel } from './channels/push-channel.js';
+import { SmsChannel } from './channels/sms-channel.js';
+import { ContactsStore, OPT_OUT_COLUMNS, type Contact } from './contacts-store.js';
+import { canonicalPk } from './delivery-key.js';
+import { addresseeFromContact, addresseeFromCustomerRow, operationsAddressee, planDeliveries, type Addressee, type Delivery, type PlanSettings } from './delivery-plan.js';
+import { Ledger, type ClaimResult, type FinalState, type FinishRequest } from './ledger.js';
+import type { NotificationConfig } from './notification-config.js';
+import { loadRuleTable, matchRules, type RuleMatch, type RuleTable } from './rules.js';
+import { Templates } from './templates.js';
+
+export interface NotificationSinkOptions {
+  readonly config: NotificationConfig;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** Default: host, pid and a random suffix. Two sinks must never share one. */
+  readonly instanceId?: string;
+  /** How long this instance counts as alive after its last heartbeat (default 5 s). */
+  readonly instanceTtlMs?: number;
+}
+
+/** One event's deliveries on their way through claim, send and finish. */
+interface EventWork {
+  readonly index: number;
+  readonly event: RowChangeEvent;
+  readonly deliveries: Delivery[];
+}
+
+/** Per channel: consecutive transient failures and when the channel may be tried again. */
+interface ChannelGate {
+  failures: number;
+  closedUntil: number;
+}
+
+const DEV_OUTBOX_LENGTH = 10_000;
+
+export class NotificationSink implements Sink {
+  readonly name = 'notification';
+  readonly ledger: Ledger;
+  readonly contacts: ContactsStore;
+  readonly rules: RuleTable;
+  readonly instanceId: string;
+  private readonly redis: Redis;
+  private readonly channels: Record<ChannelName, Channel | null>;
+  private readonly plan: PlanSettings;
+  private readonly gates: Record<ChannelName, ChannelGate> = { email: { failures: 0, closedUntil: 0 }, sms: { failures: 0, closedUntil: 0 }, push: { failures: 0, closedUntil: 0 } };
+  /** Provider outcomes not yet recorded (Redis failed right after the send), by delivery id. */
+  private readonly unrecorded = new Map<string, FinishRequest>();
+  private readonly inFlight = new Set<string>();
+  private readonly counters: ReturnType<typeof sinkMetrics>;
+  private closed = false;
+
+  constructor(private readonly options: NotificationSinkOptions) {
+    const { config } = options;
+    this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.redis = new Redis(config.redisUrl, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 10_000,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    });
+    this.redis.on('error', (error: Error) => options.logger.warn({ err: error }, 'redis connection error (notification ledger)'));
+    this.ledger = new Ledger(this.redis, {
+      prefix: config.keyPrefix,
+      instanceId: this.instanceId,
+      leaseMs: config.claimLeaseMs,
+      ttlSeconds: config.ledgerTtlSeconds,
+      attemptsMaxLength: config.attemptsMaxLength,
+      instanceTtlMs: options.instanceTtlMs,
+    });
+    this.contacts = new ContactsStore(this.redis, config.keyPrefix, config.ledgerTtlSeconds);
+    this.rules = loadRuleTable(config.rulesFile);
+    const templates = Templates.load(config.templatesDir, this.rules.rules, { locale: config.locale, timeZone: config.timeZone });
+    this.channels = {
+      email: new EmailChannel(config.smtp, { from: config.fromEmail, sendTimeoutMs: config.sendTimeoutMs }),
+      sms: config.twilio ? new SmsChannel(config.twilio, { sendTimeoutMs: config.sendTimeoutMs }) : null,
+      push: config.fcm ? new PushChannel(config.fcm) : null,
+    };
+    this.plan = {
+      templates,
+      shopName: config.shopName,
+      operationsEmail: config.operationsEmail,
+      messageIdDomain: config.messageIdDomain,
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      inDoubt: config.inDoubt,
+      live: { email: true, sms: this.channels.sms !== null, push: this.channels.push !== null },
+      rateKey: (channel, who) => this.ledger.keys.rate(channel, who),
+    };
+    this.counters = sinkMetrics(options.metrics);
+  }
+
+  async start(): Promise<void> {
+    await this.redis.connect();
+    await this.ledger.start();
+    for (const channel of Object.values(this.channels)) await channel?.start();
+    for (const name of CHANNEL_NAMES) {
+      if (!this.channels[name]) this.options.logger.warn({ channel: name }, `no ${name} credentials configured: ${name} messages go to the dev outbox (${this.ledger.keys.devOutbox}), recorded as skipped, never sent`);
+    }
+    this.options.logger.info({ instanceId: this.instanceId, rules: this.rules.rules.map((r) => r.name) }, 'notification sink ready');
+  }
+
+  async write(events: readonly ChangeEvent[]): Promise<WriteResult[]> {
+    const results: WriteResult[] = new Array(events.length).fill(ok);
+    const matched: { index: number; event: RowChangeEvent; matches: RuleMatch[] }[] = [];
+    events.forEach((event, index) => {
+      // Snapshot rows, deletes, tombstones and TRUNCATEs never notify.
+      if (event.op !== 'create' && event.op !== 'update') return;
+      try {
+        const matches = matchRules(this.rules, event);
+        if (matches.length > 0) matched.push({ index, event, matches });
+      } catch (error) {
+        results[index] = resultForError(error);
+      }
+    });
+    if (matched.length === 0) return results;
+
+    let contacts: Map<string, Contact | null>;
+    try {
+      contacts = await this.contacts.getMany(matched.flatMap(({ matches }) => matches.flatMap((m) => (m.rule.recipient.kind === 'customer' ? [String(m.row[m.rule.recipient.column])] : []))));
+    } catch (error) {
+      const failure = retry(new RetriableError('cannot read contacts from Redis', { cause: error }));
+      for (const { index } of matched) results[index] = failure;
+      return results;
+    }
+
+    const work: EventWork[] = [];
+    const waiting: { index: number; event: RowChangeEvent; customerId: string }[] = [];
+    for (const { index, event, matches } of matched) {
+      try {
+        const deliveries: Delivery[] = [];
+        let unknownCustomer: string | null = null;
+        for (const match of matches) {
+          const to = this.addressee(event, match, contacts);
+          if (typeof to === 'string') {
+            unknownCustomer = to;
+            break;
+          }
+          deliveries.push(...planDeliveries(event, match, to, this.plan));
+        }
+        if (unknownCustomer !== null) waiting.push({ index, event, customerId: unknownCustomer });
+        else work.push({ index, event, deliveries });
+      } catch (error) {
+        results[index] = resultForError(error);
+      }
+    }
+    if (waiting.length > 0) await this.waitForContacts(waiting, results);
+
+    // Per row in Kafka order, rows concurrently. A change waiting for its customer holds back
+    // the later changes of its row, so a row's notifications never overtake each other.
+    const rows = new Map<string, { index: number; work: EventWork | null }[]>();
+    const entries = [...work.map((w) => ({ index: w.index, event: w.event, work: w as EventWork | null })), ...waiting.map((w) => ({ index: w.index, event: w.event, work: null }))];
+    entries.sort((a, b) => a.index - b.index);
+    for (const entry of entries) {
+      const rowKey = `${entry.event.table}|${canonicalPk(entry.event.key)}`;
+      const list = rows.get(rowKey);
+      if (list) list.push(entry);
+      else rows.set(rowKey, [entry]);
+    }
+    await forEachLimit([...rows.values()], this.options.config.sendConcurrency, async (row) => {
+      let blocked = false;
+      for (const { index, work: item } of row) {
+        if (blocked) results[index] = retry(new RetriableError('waiting for an earlier change of the same row'));
+        else if (item) results[index] = await this.deliver(item);
+        blocked ||= results[index]!.status === 'retry';
+      }
+    });
+    return results;
+  }
+
+  /** The recipient of a match, or the id of a customer whose contact is not known yet. */
+  private addressee(event: RowChangeEvent, match: RuleMatch, contacts: Map<string, Contact | null>): Addressee | string {
+    const recipient = match.rule.recipient;
+    switch (recipient.kind) {
+      case 'operations':
+        return operationsAddressee(this.options.config.operationsEmail);
+      case 'row': {
+        const optedOut = new Set<ChannelName>();
+        for (const [column, channels] of Object.entries(OPT_OUT_COLUMNS)) if (match.row[column] === true) channels.forEach((c) => optedOut.add(c));
+        return addresseeFromCustomerRow(event.key, match.row, optedOut);
+      }
+      case 'customer': {
+        const id = match.row[recipient.column];
+        if (id === null || id === undefined) throw new PermanentError(`rule ${match.rule.name}: ${event.table}.${recipient.column} is empty: no customer to notify`);
+        const contact = contacts.get(String(id));
+        return contact ? addresseeFromContact(contact) : String(id);
+      }
+    }
+  }
+
+  /** Unknown customer: retry until NOTIFY_CONTACT_WAIT_MS after the change was first seen, then dead-letter. */
+  private async waitForContacts(waiting: { index: number; event: RowChangeEvent; customerId: string }[], results: WriteResult[]): Promise<void> {
+    const waitMs = this.options.config.contactWaitMs;
+    const now = Date.now();
+    const pipeline = this.redis.pipeline();
+    const keys = waiting.map(({ event }) => this.ledger.keys.wait(`${event.table}/${canonicalPk(event.key)}/${event.source.lsn}`));
+    for (const key of keys) pipeline.set(key, String(now), 'PX', waitMs * 2 + 600_000, 'NX').get(key);
+    let replies: [Error | null, unknown][] | null = null;
+    try {
+      replies = await pipeline.exec();
+    } catch {
+      replies = null;
+    }
+    waiting.forEach(({ index, event, customerId }, position) => {
+      const firstSeen = Number(replies?.[position * 2 + 1]?.[1] ?? now);
+      const waited = now - firstSeen;
+      if (replies && waited >= waitMs) {
+        results[index] = failed(new PermanentError(
+          `customer ${customerId} of ${event.table} ${canonicalPk(event.key)} is still unknown after ${Math.round(waited / 1000)} s ` +
+          `(NOTIFY_CONTACT_WAIT_MS=${waitMs}): no change of that customer arrived on the customers topic`,
+        ));
+      } else {
+        results[index] = retry(new RetriableError(`waiting for customer ${customerId} to arrive on the customers topic (${Math.round(waited / 1000)} s of ${Math.round(waitMs / 1000)} s)`));
+      }
+    });
+  }
+
+  /** Claims, sends and records one event's deliveries; ok once every one is settled. */
+  private async deliver(item: EventWork): Promise<WriteResult> {
+    const now = Date.now();
+    const unsettled: string[] = [];
+    const claimable = item.deliveries.filter((d) => {
+      const gate = this.gates[d.key.channel];
+      if (d.claim.skipReason === null && gate.closedUntil > now) {
+        unsettled.push(`${d.key.channel} backing off for ${gate.closedUntil - now} ms after ${gate.failures} failure(s)`);
+        this.counters.deliveries.inc({ rule: d.key.rule, channel: d.key.channel, outcome: 'retry' });
+        return false;
+      }
+      return true;
+    });
+    let claims: (ClaimResult | Error)[];
+    try {
+      claims = await this.ledger.claim(claimable.map((d) => d.claim));
+    } catch (error) {
+      return retry(new RetriableError('cannot claim deliveries in the ledger', { cause: error }));
+    }
+
+    const sends: Promise<FinishRequest | null>[] = [];
+    claimable.forEach((delivery, position) => {
+      const claim = claims[position]!;
+      const { rule, channel } = delivery.key;
+      if (claim instanceof Error) {
+        unsettled.push(`${channel}: ledger claim failed: ${claim.message}`);
+        return;
+      }
+      switch (claim.status) {
+        case 'done':
+          this.counters.deliveries.inc({ rule, channel, outcome: 'already_settled' });
+          return;
+        case 'skipped':
+          this.counters.deliveries.inc({ rule, channel, outcome: 'skipped' });
+          if (delivery.claim.skipReason?.startsWith('no credentials') && delivery.message) void this.toDevOutbox(delivery, delivery.message);
+          return;
+        case 'in-doubt':
+          this.counters.deliveries.inc({ rule, channel, outcome: 'in_doubt' });
+          this.options.logger.warn({ delivery: delivery.claim.id, reason: claim.reason }, `${channel} delivery in doubt: held, not resent`);
+          return;
+        case 'busy':
+          unsettled.push(`${channel}: claimed by live instance ${claim.holder}`);
+          return;
+        case 'mine': {
+          const pending = this.unrecorded.get(delivery.claim.id);
+          if (pending) sends.push(Promise.resolve(pending));
+          else if (this.inFlight.has(delivery.claim.id)) unsettled.push(`${channel}: already being sent by this instance`);
+          else sends.push(this.send(delivery, claim.attempt, ''));
+          return;
+        }
+        case 'claimed':
+        case 'resend':
+          if (claim.status === 'resend' || claim.doubt !== '') {
+            this.options.logger.warn({ delivery: delivery.claim.id, reason: claim.doubt }, `${channel} delivery was in doubt: sending it again (same ${channel === 'email' ? 'Message-ID' : 'collapse key'})`);
+          }
+          sends.push(this.send(delivery, claim.attempt, claim.doubt));
+      }
+    });
+
+    const finished = (await Promise.all(sends)).filter((f): f is FinishRequest => f !== null);
+    let records: Awaited<ReturnType<Ledger['finish']>> = [];
+    try {
+      records = await this.ledger.finish(finished);
+    } catch (error) {
+      return retry(new RetriableError(`cannot record ${finished.length} delivery outcome(s); they are kept and recorded next time`, { cause: error }));
+    }
+    finished.forEach((request, position) => {
+      const record = records[position];
+      if (record instanceof Error || record === undefined) {
+        unsettled.push(`${request.claim.channel}: outcome not recorded: ${record instanceof Error ? record.message : 'no reply'}`);
+        return;
+      }
+      this.unrecorded.delete(request.claim.id);
+      if (record.status !== 'ok') this.options.logger.warn({ delivery: request.claim.id, outcome: request.state, ledgerState: record.state }, `claim was taken over while sending (${record.status})`);
+      if (request.state === 'retry') unsettled.push(`${request.claim.channel}: ${request.reason}`);
+    });
+    if (unsettled.length === 0) return ok;
+    return retry(new RetriableError(`not every notification of ${item.event.table} ${canonicalPk(item.event.key)} is settled: ${unsettled.join('; ')}`));
+  }
+
+  /** One provider call, with the outcome turned into what the ledger records. Never throws. */
+  private async send(delivery: Delivery, attempt: number, earlierDoubt: string): Promise<FinishRequest | null> {
+    const { channel, rule } = delivery.key;
+    const provider = this.channels[channel];
+    const message = delivery.message;
+    if (!provider || !message) {
+      // Claimed although there is nothing to send: only if the configuration changed between
+      // attempts (credentials removed). Record it as skipped-like failure rather than loop.
+      return { claim: delivery.claim, state: 'failed', providerId: null, reason: provider ? 'no address' : 'no credentials any more', doubt: null };
+    }
+    this.inFlight.add(delivery.claim.id);
+    const started = process.hrtime.bigint();
+    let outcome: SendOutcome;
+    try {
+      outcome = await withTimeout(provider.send(message as never), this.options.config.sendTimeoutMs + 2_000);
+    } finally {
+      this.inFlight.delete(delivery.claim.id);
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.counters.sendSeconds.observe({ channel, outcome: outcome.kind }, seconds);
+    this.updateGate(channel, outcome);
+
+    const request = this.finishFor(delivery, outcome);
+    this.unrecorded.set(delivery.claim.id, request);
+    this.counters.deliveries.inc({ rule, channel, outcome: request.state === 'in-doubt' ? 'in_doubt' : request.state });
+    const log = { delivery: delivery.claim.id, attempt, to: delivery.claim.recipient, outcome: outcome.kind, ...(earlierDoubt ? { earlierDoubt } : {}) };
+    switch (outcome.kind) {
+      case 'sent':
+        this.counters.commitToSend.observe({ channel }, Math.max(0, Date.now() - delivery.claim.commitTimeMs) / 1000);
+        this.options.logger.debug({ ...log, providerId: outcome.providerId }, `${channel} sent`);
+        break;
+      case 'rejected':
+        this.options.logger.warn({ ...log, reason: outcome.reason }, `${channel} rejected by the provider: recorded as failed, not retried`);
+        break;
+      case 'not-sent':
+        this.options.logger.warn({ ...log, reason: outcome.reason }, `${channel} not sent (transient): retrying with backoff`);
+        break;
+      case 'unknown':
+        this.options.logger.warn({ ...log, reason: outcome.reason, policy: delivery.claim.inDoubt }, `${channel} outcome unknown: in doubt`);
+    }
+    return request;
+  }
+
+  private finishFor(delivery: Delivery, outcome: SendOutcome): FinishRequest {
+    const base = { claim: delivery.claim, providerId: null, doubt: null };
+    switch (outcome.kind) {
+      case 'sent':
+        return { ...base, state: 'sent', providerId: outcome.providerId, reason: '' };
+      case 'rejected':
+        return { ...base, state: 'failed', reason: outcome.reason };
+      case 'not-sent':
+        return { ...base, state: 'retry', reason: outcome.reason };
+      case 'unknown': {
+        const state: FinalState = delivery.claim.inDoubt === 'resend' ? 'retry' : 'in-doubt';
+        return { ...base, state, reason: outcome.reason, doubt: outcome.reason };
+      }
+    }
+  }
+
+  private updateGate(channel: ChannelName, outcome: SendOutcome): void {
+    const gate = this.gates[channel];
+    if (outcome.kind === 'not-sent' || outcome.kind === 'unknown') {
+      gate.failures++;
+      gate.closedUntil = Date.now() + backoffDelay(gate.failures, this.options.config.channelRetry);
+    } else {
+      gate.failures = 0;
+      gate.closedUntil = 0;
+    }
+  }
+
+  /** No credentials for the channel: the message is shown, clearly labelled, never sent. */
+  private async toDevOutbox(delivery: Delivery, message: OutgoingMessage): Promise<void> {
+    const { channel } = delivery.key;
+    const shown = message.channel === 'email' ? { subject: message.subject, text: message.text } : message.channel === 'sms' ? { body: message.body } : { title: message.title, body: message.body };
+    this.options.logger.info({ delivery: delivery.claim.id, to: delivery.claim.recipient, ...shown }, `DEV OUTBOX (no ${channel} credentials configured): NOT sent`);
+    await this.redis
+      .xadd(this.ledger.keys.devOutbox, 'MAXLEN', '~', DEV_OUTBOX_LENGTH, '*', 'id', delivery.claim.id, 'channel', channel, 'to', delivery.claim.recipient, 'message', JSON.stringify(shown), 'note', 'NOT SENT: no credentials configured')
+      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not write to the dev outbox'));
+  }
+
+  async isReady(): Promise<boolean> {
+    if (this.closed || this.redis.status !== 'ready') return false;
+    return (await this.redis.ping().catch(() => null)) === 'PONG';
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.ledger.stop();
+    for (const channel of Object.values(this.channels)) await channel?.close().catch(() => undefined);
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+function sinkMetrics(metrics: Metrics | undefined) {
+  const registers = metrics ? [metrics.registry] : [];
+  return {
+    deliveries: new Counter({
+      name: 'notification_deliveries_total',
+      help: 'Delivery attempts and decisions by rule, channel and outcome (sent, failed, retry, in_doubt, skipped, already_settled)',
+      labelNames: ['rule', 'channel', 'outcome'],
+      registers,
+    }),
+    sendSeconds: new Histogram({
+      name: 'notification_send_seconds',
+      help: 'Duration of one provider call, by channel and outcome kind',
+      labelNames: ['channel', 'outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    commitToSend: new Histogram({
+      name: 'notification_commit_to_send_seconds',
+      help: 'Seconds from the PostgreSQL commit of a change to the provider accepting its notification',
+      labelNames: ['channel'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+  };
+}
+
+function withTimeout(promise: Promise<SendOutcome>, ms: number): Promise<SendOutcome> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ kind: 'unknown', reason: `no answer within ${ms} ms` }), ms);
+    promise.then(
+      (outcome) => { clearTimeout(timer); resolve(outcome); },
+      (error: unknown) => { clearTimeout(timer); resolve({ kind: 'unknown', reason: describeError(error) }); },
+    );
+  });
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}
