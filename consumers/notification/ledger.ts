@@ -61,7 +61,10 @@ if not state then
   if limit > 0 then
     local t, w = tonumber(ARGV[9]), tonumber(ARGV[8])
     redis.call('ZREMRANGEBYSCORE', rateKey, '-inf', tostring(t - 10 * w))
-    local count = redis.call('ZCOUNT', rateKey, '(' .. tostring(t - w), tostring(t))
+    -- (t - w, t + w): changes are not processed in commit order (several partitions, several
+    -- instances), so the later ones already counted are counted too; then no window of w ms
+    -- ever holds more than the limit, whatever the order.
+    local count = redis.call('ZCOUNT', rateKey, '(' .. tostring(t - w), '(' .. tostring(t + w))
     if count >= limit then
       local why = 'rate limited: at most ' .. limit .. ' per ' .. tostring(w / 1000) .. ' s for this recipient'
       redis.call('HSET', key, 's', 'skipped', 'why', why, 'at', ARGV[1], 'n', '0')

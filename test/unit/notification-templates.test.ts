@@ -51,15 +51,15 @@ describe('templates', () => {
   });
 
   it('escapes the order notes too, and keeps money exact and dates readable', () => {
-    const event = { ...orderCreate, after: { ...orderCreate.after!, notes: 'Ring <b>twice</b> & leave "it"', total_amount: '25000.10', created_at: '2026-11-24T09:15:38.123456Z' } };
+    const event: RowChangeEvent = { ...orderCreate, after: { ...orderCreate.after!, notes: 'Ring <b>twice</b> & leave "it"', total_amount: '25000.10', created_at: '2026-11-24T09:15:38.123456Z' } };
     const [email, push] = plan(event);
     const message = email!.message as EmailMessage;
     expect(message.html).toContain('Ring &lt;b&gt;twice&lt;/b&gt; &amp; leave &quot;it&quot;');
     expect(message.text).toContain('Total:  25000.10 USD');
     expect(message.html).toContain('25000.10 USD');
     expect(message.text).toContain('Placed: November 24, 2026 at 9:15 AM UTC');
-    expect(message.subject).toBe(`Order ${event.after.order_number} confirmed`);
-    expect((push!.message as PushMessage).body).toBe(`${event.after.order_number} · 25000.10 USD`);
+    expect(message.subject).toBe(`Order ${event.after!.order_number} confirmed`);
+    expect((push!.message as PushMessage).body).toBe(`${event.after!.order_number} · 25000.10 USD`);
   });
 
   it('keeps a decimal with 20 digits exact (never through a float)', () => {
