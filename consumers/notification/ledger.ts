@@ -102,7 +102,7 @@ return {'in-doubt', why, n}
 `;
 
 const FINISH_LUA = `
-local key, attempts, doubtSet = KEYS[1], KEYS[2], KEYS[3]
+local key, attempts, doubtSet, due = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local state = redis.call('HGET', key, 's')
 local by = redis.call('HGET', key, 'by')
 local n = redis.call('HGET', key, 'n') or '0'
@@ -126,6 +126,14 @@ redis.call('HSET', key, 's', outcome, 'why', ARGV[5], 'at', ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', key, 'pid', ARGV[4]) end
 redis.call('HDEL', key, 'lease')
 if outcome == 'in-doubt' then redis.call('ZADD', doubtSet, ARGV[1], ARGV[8]) end
+if outcome == 'retry' and tonumber(ARGV[14]) > 0 then
+  -- Parked in the channel's retry queue with the message: any instance sends it when it is due.
+  redis.call('HSET', key, 'msg', ARGV[15], 'pol', ARGV[16])
+  redis.call('ZADD', due, ARGV[14], ARGV[8])
+else
+  redis.call('HDEL', key, 'msg')
+  redis.call('ZREM', due, ARGV[8])
+end
 redis.call('EXPIRE', key, tonumber(ARGV[13]))
 return {'ok', outcome}
 `;
@@ -161,6 +169,15 @@ export interface FinishRequest {
   readonly reason: string;
   /** Marks the entry as having been in doubt (email/push unknown outcome, resent next time). */
   readonly doubt: string | null;
+  /** With state `retry`: park the delivery in its channel's retry queue, due then, with this message (JSON). */
+  readonly park?: { readonly dueAt: number; readonly message: string };
+}
+
+/** A parked delivery as the retry queue hands it out. */
+export interface ParkedDelivery {
+  readonly claim: ClaimRequest;
+  /** The rendered message (JSON of an OutgoingMessage). */
+  readonly message: string;
 }
 
 export type FinishResult = { readonly status: 'ok' | 'lost' | 'resolved'; readonly state: string };
@@ -193,7 +210,7 @@ export class Ledger {
     this.redis = redis as ScriptedRedis;
     this.instanceTtlMs = options.instanceTtlMs ?? 5_000;
     this.redis.defineCommand('notifyClaim', { numberOfKeys: 4, lua: CLAIM_LUA });
-    this.redis.defineCommand('notifyFinish', { numberOfKeys: 3, lua: FINISH_LUA });
+    this.redis.defineCommand('notifyFinish', { numberOfKeys: 4, lua: FINISH_LUA });
   }
 
   get keys() {
@@ -202,6 +219,7 @@ export class Ledger {
       entry: (id: string) => `${p}ledger:${id}`,
       attempts: `${p}attempts`,
       inDoubt: `${p}in-doubt`,
+      due: (channel: string) => `${p}due:${channel}`,
       devOutbox: `${p}dev-outbox`,
       instancePrefix: `${p}instance:`,
       rate: (channel: string, who: string) => `${p}rate:${channel}:${who}`,
@@ -250,9 +268,10 @@ export class Ledger {
     const pipeline = this.redis.pipeline() as unknown as Pipeline;
     for (const r of requests) {
       pipeline.notifyFinish(
-        k.entry(r.claim.id), k.attempts, k.inDoubt,
+        k.entry(r.claim.id), k.attempts, k.inDoubt, k.due(r.claim.channel),
         now, this.options.instanceId, r.state, r.providerId ?? '', r.reason, r.doubt ?? '', this.options.attemptsMaxLength,
         r.claim.id, r.claim.rule, r.claim.channel, r.claim.recipient, r.claim.commitTimeMs, this.options.ttlSeconds,
+        r.park?.dueAt ?? 0, r.park?.message ?? '', r.claim.inDoubt,
       );
     }
     return ((await pipeline.exec()) ?? []).map(([error, reply]) => {
@@ -260,6 +279,40 @@ export class Ledger {
       const [status, state] = reply as [string, string];
       return { status: status as FinishResult['status'], state };
     });
+  }
+
+  /**
+   * Parked deliveries of `channel` due by `now` (oldest first, at most `limit`), with what is
+   * needed to claim and send them again. Ids whose entry is gone or settled are dropped from the queue.
+   */
+  async dueDeliveries(channel: string, now: number, limit: number): Promise<ParkedDelivery[]> {
+    const ids = await this.redis.zrangebyscore(this.keys.due(channel), '-inf', now, 'LIMIT', 0, limit);
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.entry(id), 's', 'rule', 'ch', 'to', 'commit', 'pol', 'msg');
+    const replies = (await pipeline.exec()) ?? [];
+    const parked: ParkedDelivery[] = [];
+    const stale: string[] = [];
+    ids.forEach((id, index) => {
+      const [error, fields] = replies[index] ?? [new Error('no reply'), null];
+      const [state, rule, ch, to, commit, pol, msg] = (error ? [] : (fields as (string | null)[])) as (string | null)[];
+      if (error) return;
+      if (!msg || (state !== 'retry' && state !== 'claimed')) {
+        stale.push(id);
+        return;
+      }
+      parked.push({
+        message: msg,
+        claim: { id, rule: rule ?? '', channel: ch ?? channel, recipient: to ?? '-', commitTimeMs: Number(commit ?? 0), skipReason: null, rate: null, inDoubt: pol === 'resend' ? 'resend' : 'hold' },
+      });
+    });
+    if (stale.length > 0) await this.redis.zrem(this.keys.due(channel), ...stale);
+    return parked;
+  }
+
+  /** Takes a delivery out of its channel's retry queue (it was settled another way). */
+  async unpark(channel: string, id: string): Promise<void> {
+    await this.redis.zrem(this.keys.due(channel), id);
   }
 
   /** A delivery's ledger entry (tests, operators). */

@@ -12,14 +12,19 @@
  * 4. per row, in order (different rows concurrently, up to NOTIFY_SEND_CONCURRENCY): claim the
  *    event's deliveries in the ledger, send what was claimed, each channel on its own and at once,
  *    record every outcome. An event is `ok` once each of its deliveries is settled (sent, failed,
- *    skipped or held in doubt), else `retry`: the runner hands it back later and the ledger skips
- *    what is already settled, so a failing channel never holds back the others, never sends a
- *    settled one again, and a later change of the same row waits for the earlier one.
+ *    skipped, held in doubt) or parked for a retry (below); else (another live instance holds a
+ *    claim, Redis failed) `retry`: the runner hands it back later, the ledger skips what is
+ *    already settled, and the row's later changes wait for it.
  *
- * Retries: every channel has its own capped backoff (NOTIFY_CHANNEL_RETRY_*): after a transient
- * failure the channel is not tried again before its delay is over (its deliveries answer `retry`
- * without being claimed), while the other channels go on. The runner's own backoff paces the
- * re-deliveries. Nothing is ever dropped for a transient failure.
+ * Retries, per channel: a transient failure (SMTP 4xx, 429, 503, a refused connection) parks the
+ * delivery in its channel's retry queue (`<prefix>due:<channel>` in Redis, with the rendered
+ * message) and closes the channel for a capped, growing backoff (NOTIFY_CHANNEL_RETRY_*); the
+ * change itself is then settled and its offset can be committed. A background retrier sends due
+ * deliveries once their channel is open again, claiming them like any other (so with several
+ * instances each still goes once, and a crash mid-retry is in doubt like any crash). So a failing
+ * channel holds back neither the other channels of the change nor later changes, and an outage
+ * never grows the consumer's lag. Nothing is ever dropped for a transient failure; the price is
+ * that a retried notification may arrive after a later one about the same order.
  *
  * The sink never commits offsets and never sees Kafka. A provider outcome it could not record
  * (Redis down right after a send) is kept in memory and recorded on the next attempt instead of
@@ -42,7 +47,7 @@ import { SmsChannel } from './channels/sms-channel.js';
 import { ContactsStore, OPT_OUT_COLUMNS, type Contact } from './contacts-store.js';
 import { canonicalPk } from './delivery-key.js';
 import { addresseeFromContact, addresseeFromCustomerRow, operationsAddressee, planDeliveries, type Addressee, type Delivery, type PlanSettings } from './delivery-plan.js';
-import { Ledger, type ClaimResult, type FinalState, type FinishRequest } from './ledger.js';
+import { Ledger, type ClaimRequest, type ClaimResult, type FinishRequest } from './ledger.js';
 import type { NotificationConfig } from './notification-config.js';
 import { loadRuleTable, matchRules, type RuleMatch, type RuleTable } from './rules.js';
 import { Templates } from './templates.js';
@@ -63,6 +68,13 @@ interface EventWork {
   readonly event: RowChangeEvent;
   readonly deliveries: Delivery[];
 }
+
+/** What a delivery round needs: the ledger claim and the message (null when skipped without one). */
+type Sendable = Pick<Delivery, 'claim' | 'message'>;
+
+/** How often the retrier looks for due deliveries, and how many it takes per channel per round. */
+const RETRY_TICK_MS = 250;
+const RETRY_BATCH = 64;
 
 /** Per channel: consecutive transient failures and when the channel may be tried again. */
 interface ChannelGate {
@@ -87,6 +99,8 @@ export class NotificationSink implements Sink {
   private readonly inFlight = new Set<string>();
   private readonly counters: ReturnType<typeof sinkMetrics>;
   private closed = false;
+  private draining = false;
+  private retrier: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: NotificationSinkOptions) {
     const { config } = options;
@@ -132,6 +146,8 @@ export class NotificationSink implements Sink {
     await this.redis.connect();
     await this.ledger.start();
     for (const channel of Object.values(this.channels)) await channel?.start();
+    this.retrier = setInterval(() => void this.drainRetryQueues(), RETRY_TICK_MS);
+    this.retrier.unref();
     for (const name of CHANNEL_NAMES) {
       if (!this.channels[name]) this.options.logger.warn({ channel: name }, `no ${name} credentials configured: ${name} messages go to the dev outbox (${this.ledger.keys.devOutbox}), recorded as skipped, never sent`);
     }
@@ -253,30 +269,34 @@ export class NotificationSink implements Sink {
     });
   }
 
-  /** Claims, sends and records one event's deliveries; ok once every one is settled. */
+  /** Claims, sends and records one event's deliveries; `ok` once each is settled or parked for a retry. */
   private async deliver(item: EventWork): Promise<WriteResult> {
-    const now = Date.now();
+    const unsettled = await this.attempt(item.deliveries);
+    if (unsettled.length === 0) return ok;
+    return retry(new RetriableError(`not every notification of ${item.event.table} ${canonicalPk(item.event.key)} is settled: ${unsettled.join('; ')}`));
+  }
+
+  /**
+   * One round for these deliveries (of one change, or due in a retry queue): claim them, send what
+   * was claimed (all at once), record every outcome. A transient failure, or a channel still
+   * backing off, parks the delivery in its channel's retry queue with its message: it is then
+   * settled as far as the change is concerned, and the retrier sends it when it is due. Returns
+   * what is NOT settled: claims held by another live instance, ledger failures.
+   */
+  private async attempt(deliveries: readonly Sendable[]): Promise<string[]> {
     const unsettled: string[] = [];
-    const claimable = item.deliveries.filter((d) => {
-      const gate = this.gates[d.key.channel];
-      if (d.claim.skipReason === null && gate.closedUntil > now) {
-        unsettled.push(`${d.key.channel} backing off for ${gate.closedUntil - now} ms after ${gate.failures} failure(s)`);
-        this.counters.deliveries.inc({ rule: d.key.rule, channel: d.key.channel, outcome: 'retry' });
-        return false;
-      }
-      return true;
-    });
     let claims: (ClaimResult | Error)[];
     try {
-      claims = await this.ledger.claim(claimable.map((d) => d.claim));
+      claims = await this.ledger.claim(deliveries.map((d) => d.claim));
     } catch (error) {
-      return retry(new RetriableError('cannot claim deliveries in the ledger', { cause: error }));
+      return deliveries.map((d) => `${d.claim.channel}: cannot claim in the ledger: ${(error as Error).message}`);
     }
-
-    const sends: Promise<FinishRequest | null>[] = [];
-    claimable.forEach((delivery, position) => {
+    const now = Date.now();
+    const sends: Promise<FinishRequest>[] = [];
+    deliveries.forEach((delivery, position) => {
       const claim = claims[position]!;
-      const { rule, channel } = delivery.key;
+      const { rule, id } = delivery.claim;
+      const channel = delivery.claim.channel as ChannelName;
       if (claim instanceof Error) {
         unsettled.push(`${channel}: ledger claim failed: ${claim.message}`);
         return;
@@ -287,37 +307,37 @@ export class NotificationSink implements Sink {
           return;
         case 'skipped':
           this.counters.deliveries.inc({ rule, channel, outcome: 'skipped' });
-          if (delivery.claim.skipReason?.startsWith('no credentials') && delivery.message) void this.toDevOutbox(delivery, delivery.message);
+          if (delivery.claim.skipReason?.startsWith('no credentials') && delivery.message) void this.toDevOutbox(delivery.claim, delivery.message);
           return;
         case 'in-doubt':
           this.counters.deliveries.inc({ rule, channel, outcome: 'in_doubt' });
-          this.options.logger.warn({ delivery: delivery.claim.id, reason: claim.reason }, `${channel} delivery in doubt: held, not resent`);
+          this.options.logger.warn({ delivery: id, reason: claim.reason }, `${channel} delivery in doubt: held, not resent`);
           return;
         case 'busy':
           unsettled.push(`${channel}: claimed by live instance ${claim.holder}`);
           return;
         case 'mine': {
-          const pending = this.unrecorded.get(delivery.claim.id);
+          const pending = this.unrecorded.get(id);
           if (pending) sends.push(Promise.resolve(pending));
-          else if (this.inFlight.has(delivery.claim.id)) unsettled.push(`${channel}: already being sent by this instance`);
-          else sends.push(this.send(delivery, claim.attempt, ''));
+          else if (this.inFlight.has(id)) unsettled.push(`${channel}: already being sent by this instance`);
+          else sends.push(this.sendOrPark(delivery, claim.attempt, '', now));
           return;
         }
         case 'claimed':
         case 'resend':
           if (claim.status === 'resend' || claim.doubt !== '') {
-            this.options.logger.warn({ delivery: delivery.claim.id, reason: claim.doubt }, `${channel} delivery was in doubt: sending it again (same ${channel === 'email' ? 'Message-ID' : 'collapse key'})`);
+            this.options.logger.warn({ delivery: id, reason: claim.doubt }, `${channel} delivery was in doubt: sending it again (same ${channel === 'email' ? 'Message-ID' : 'collapse key'})`);
           }
-          sends.push(this.send(delivery, claim.attempt, claim.doubt));
+          sends.push(this.sendOrPark(delivery, claim.attempt, claim.doubt, now));
       }
     });
 
-    const finished = (await Promise.all(sends)).filter((f): f is FinishRequest => f !== null);
+    const finished = await Promise.all(sends);
     let records: Awaited<ReturnType<Ledger['finish']>> = [];
     try {
       records = await this.ledger.finish(finished);
     } catch (error) {
-      return retry(new RetriableError(`cannot record ${finished.length} delivery outcome(s); they are kept and recorded next time`, { cause: error }));
+      return [...unsettled, ...finished.map((r) => `${r.claim.channel}: outcome not recorded (kept, recorded next time): ${(error as Error).message}`)];
     }
     finished.forEach((request, position) => {
       const record = records[position];
@@ -327,38 +347,52 @@ export class NotificationSink implements Sink {
       }
       this.unrecorded.delete(request.claim.id);
       if (record.status !== 'ok') this.options.logger.warn({ delivery: request.claim.id, outcome: request.state, ledgerState: record.state }, `claim was taken over while sending (${record.status})`);
-      if (request.state === 'retry') unsettled.push(`${request.claim.channel}: ${request.reason}`);
     });
-    if (unsettled.length === 0) return ok;
-    return retry(new RetriableError(`not every notification of ${item.event.table} ${canonicalPk(item.event.key)} is settled: ${unsettled.join('; ')}`));
+    return unsettled;
+  }
+
+  /** Sends a claimed delivery, or parks it without a provider call while its channel backs off. */
+  private sendOrPark(delivery: Sendable, attempt: number, earlierDoubt: string, now: number): Promise<FinishRequest> {
+    const channel = delivery.claim.channel as ChannelName;
+    const gate = this.gates[channel];
+    if (gate.closedUntil > now && delivery.message) {
+      this.counters.deliveries.inc({ rule: delivery.claim.rule, channel, outcome: 'retry' });
+      return Promise.resolve({
+        claim: delivery.claim, state: 'retry', providerId: null, doubt: null,
+        reason: `not attempted: ${channel} is backing off after ${gate.failures} failure(s)`,
+        park: { dueAt: gate.closedUntil, message: JSON.stringify(delivery.message) },
+      });
+    }
+    return this.send(delivery, attempt, earlierDoubt);
   }
 
   /** One provider call, with the outcome turned into what the ledger records. Never throws. */
-  private async send(delivery: Delivery, attempt: number, earlierDoubt: string): Promise<FinishRequest | null> {
-    const { channel, rule } = delivery.key;
+  private async send(delivery: Sendable, attempt: number, earlierDoubt: string): Promise<FinishRequest> {
+    const { rule, id } = delivery.claim;
+    const channel = delivery.claim.channel as ChannelName;
     const provider = this.channels[channel];
     const message = delivery.message;
     if (!provider || !message) {
       // Claimed although there is nothing to send: only if the configuration changed between
-      // attempts (credentials removed). Record it as skipped-like failure rather than loop.
+      // attempts (credentials removed). Recorded as failed rather than retried forever.
       return { claim: delivery.claim, state: 'failed', providerId: null, reason: provider ? 'no address' : 'no credentials any more', doubt: null };
     }
-    this.inFlight.add(delivery.claim.id);
+    this.inFlight.add(id);
     const started = process.hrtime.bigint();
     let outcome: SendOutcome;
     try {
       outcome = await withTimeout(provider.send(message as never), this.options.config.sendTimeoutMs + 2_000);
     } finally {
-      this.inFlight.delete(delivery.claim.id);
+      this.inFlight.delete(id);
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.counters.sendSeconds.observe({ channel, outcome: outcome.kind }, seconds);
     this.updateGate(channel, outcome);
 
-    const request = this.finishFor(delivery, outcome);
-    this.unrecorded.set(delivery.claim.id, request);
+    const request = this.finishFor(delivery, outcome, attempt);
+    this.unrecorded.set(id, request);
     this.counters.deliveries.inc({ rule, channel, outcome: request.state === 'in-doubt' ? 'in_doubt' : request.state });
-    const log = { delivery: delivery.claim.id, attempt, to: delivery.claim.recipient, outcome: outcome.kind, ...(earlierDoubt ? { earlierDoubt } : {}) };
+    const log = { delivery: id, attempt, to: delivery.claim.recipient, outcome: outcome.kind, ...(earlierDoubt ? { earlierDoubt } : {}) };
     switch (outcome.kind) {
       case 'sent':
         this.counters.commitToSend.observe({ channel }, Math.max(0, Date.now() - delivery.claim.commitTimeMs) / 1000);
@@ -368,7 +402,7 @@ export class NotificationSink implements Sink {
         this.options.logger.warn({ ...log, reason: outcome.reason }, `${channel} rejected by the provider: recorded as failed, not retried`);
         break;
       case 'not-sent':
-        this.options.logger.warn({ ...log, reason: outcome.reason }, `${channel} not sent (transient): retrying with backoff`);
+        this.options.logger.warn({ ...log, reason: outcome.reason }, `${channel} not sent (transient): parked for a retry with backoff`);
         break;
       case 'unknown':
         this.options.logger.warn({ ...log, reason: outcome.reason, policy: delivery.claim.inDoubt }, `${channel} outcome unknown: in doubt`);
@@ -376,19 +410,43 @@ export class NotificationSink implements Sink {
     return request;
   }
 
-  private finishFor(delivery: Delivery, outcome: SendOutcome): FinishRequest {
+  private finishFor(delivery: Sendable, outcome: SendOutcome, attempt: number): FinishRequest {
     const base = { claim: delivery.claim, providerId: null, doubt: null };
+    const park = () => ({ dueAt: Date.now() + backoffDelay(attempt, this.options.config.channelRetry), message: JSON.stringify(delivery.message) });
     switch (outcome.kind) {
       case 'sent':
         return { ...base, state: 'sent', providerId: outcome.providerId, reason: '' };
       case 'rejected':
         return { ...base, state: 'failed', reason: outcome.reason };
       case 'not-sent':
-        return { ...base, state: 'retry', reason: outcome.reason };
-      case 'unknown': {
-        const state: FinalState = delivery.claim.inDoubt === 'resend' ? 'retry' : 'in-doubt';
-        return { ...base, state, reason: outcome.reason, doubt: outcome.reason };
+        return { ...base, state: 'retry', reason: outcome.reason, park: park() };
+      case 'unknown':
+        return delivery.claim.inDoubt === 'resend'
+          ? { ...base, state: 'retry', reason: outcome.reason, doubt: outcome.reason, park: park() }
+          : { ...base, state: 'in-doubt', reason: outcome.reason, doubt: outcome.reason };
+    }
+  }
+
+  /**
+   * The retrier: every RETRY_TICK_MS, each channel that is not backing off sends its parked
+   * deliveries that are due (claimed like any other, so with several instances each goes once).
+   */
+  private async drainRetryQueues(): Promise<void> {
+    if (this.draining || this.closed) return;
+    this.draining = true;
+    try {
+      for (const channel of CHANNEL_NAMES) {
+        if (!this.channels[channel] || this.gates[channel].closedUntil > Date.now()) continue;
+        const parked = await this.ledger.dueDeliveries(channel, Date.now(), RETRY_BATCH);
+        if (parked.length === 0) continue;
+        const deliveries = parked.map((p): Sendable => ({ claim: p.claim, message: JSON.parse(p.message) as OutgoingMessage }));
+        const unsettled = await this.attempt(deliveries);
+        if (unsettled.length > 0) this.options.logger.debug({ channel, unsettled }, 'retry queue: some deliveries stay parked');
       }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'retry queue round failed; trying again');
+    } finally {
+      this.draining = false;
     }
   }
 
@@ -404,12 +462,12 @@ export class NotificationSink implements Sink {
   }
 
   /** No credentials for the channel: the message is shown, clearly labelled, never sent. */
-  private async toDevOutbox(delivery: Delivery, message: OutgoingMessage): Promise<void> {
-    const { channel } = delivery.key;
+  private async toDevOutbox(claim: ClaimRequest, message: OutgoingMessage): Promise<void> {
+    const channel = claim.channel;
     const shown = message.channel === 'email' ? { subject: message.subject, text: message.text } : message.channel === 'sms' ? { body: message.body } : { title: message.title, body: message.body };
-    this.options.logger.info({ delivery: delivery.claim.id, to: delivery.claim.recipient, ...shown }, `DEV OUTBOX (no ${channel} credentials configured): NOT sent`);
+    this.options.logger.info({ delivery: claim.id, to: claim.recipient, ...shown }, `DEV OUTBOX (no ${channel} credentials configured): NOT sent`);
     await this.redis
-      .xadd(this.ledger.keys.devOutbox, 'MAXLEN', '~', DEV_OUTBOX_LENGTH, '*', 'id', delivery.claim.id, 'channel', channel, 'to', delivery.claim.recipient, 'message', JSON.stringify(shown), 'note', 'NOT SENT: no credentials configured')
+      .xadd(this.ledger.keys.devOutbox, 'MAXLEN', '~', DEV_OUTBOX_LENGTH, '*', 'id', claim.id, 'channel', channel, 'to', claim.recipient, 'message', JSON.stringify(shown), 'note', 'NOT SENT: no credentials configured')
       .catch((error: unknown) => this.options.logger.warn({ err: error }, 'could not write to the dev outbox'));
   }
 
@@ -421,6 +479,8 @@ export class NotificationSink implements Sink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.retrier) clearInterval(this.retrier);
+    while (this.draining) await new Promise((resolve) => setTimeout(resolve, 20));
     await this.ledger.stop();
     for (const channel of Object.values(this.channels)) await channel?.close().catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
