@@ -145,6 +145,11 @@ export interface ConsumerConfig {
   /** Most bytes one fetch brings per partition: bigger fetches keep the sink busier between fetches. */
   readonly fetchMaxBytesPerPartition: number;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * How long the group waits for a silent member (a killed process) before giving its partitions
+   * to the others; heartbeats go every third of it.
+   */
+  readonly sessionTimeoutMs: number;
   readonly deadLetterTopic: string;
   /** Port of the /live, /ready, /metrics server; 0 picks a free port. */
   readonly healthPort: number;
@@ -205,6 +210,8 @@ export function loadConfig(
     maxEventsPerWrite: read.int('MAX_EVENTS_PER_WRITE', 1000, { min: 1, max: 100_000 }),
     fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
+    // The broker's group.min.session.timeout.ms is 6 s by default.
+    sessionTimeoutMs: read.int('KAFKA_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 1_800_000 }),
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),

@@ -114,6 +114,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
         metrics: pipeline.metrics,
         partitionsConsumedConcurrently: pipelineConfig.partitionsConcurrency,
         retry: pipelineConfig.retry,
+        sessionTimeoutMs: pipelineConfig.sessionTimeoutMs,
         maxEventsPerWrite: pipelineConfig.maxEventsPerWrite,
         fetchMaxBytesPerPartition: pipelineConfig.fetchMaxBytesPerPartition,
         onFatalError: (error) => void shutdown.fail(error),

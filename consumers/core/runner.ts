@@ -80,6 +80,8 @@ export interface RunnerOptions {
    * the lanes 16 MiB was best). Up to two fetched batches per partition are held in memory.
    */
   fetchMaxBytesPerPartition?: number;
+  /** Group session timeout (kafkajs default 30 s); heartbeats every third of it (at most 3 s). */
+  sessionTimeoutMs?: number;
   /** Called once if kafkajs gives up on the consumer for good (it restarts it on its own otherwise). */
   onFatalError?: (error: Error) => void;
 }
@@ -181,8 +183,11 @@ export class Runner {
     await this.producer.connect();
 
     const maxBytesPerPartition = this.options.fetchMaxBytesPerPartition ?? DEFAULT_FETCH_MAX_BYTES_PER_PARTITION;
+    const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
     const consumer = this.kafka.consumer({
       groupId,
+      sessionTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       allowAutoTopicCreation: false,
       maxBytesPerPartition,
       // The whole fetch response must hold a full batch of every partition consumed concurrently.
