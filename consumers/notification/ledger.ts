@@ -14,15 +14,18 @@
  * States: (none) -> claimed -> sent | failed | retry | in-doubt;  (none) -> skipped;
  *         retry -> claimed (the next attempt); claimed by someone gone -> in-doubt or claimed again.
  *
- * CLAIM BEFORE SENDING. `claim` creates the entry as `claimed` by this instance with a lease, or
+ * CLAIM BEFORE SENDING. `claim` creates the entry as `claimed` (phase `reserved`) by this instance
+ * with a lease, or
  * says why not: already settled (`done`: a replay, a redelivery, a second instance), skipped (a
  * reason given, or the recipient's rate limit reached; recorded, never sent), `busy` (another live
  * instance holds a valid claim: retry later), `mine` (this instance holds it). Only a `claimed`
- * or `resend` answer lets the caller send, and `finish` then records the outcome, if and only if
- * the claim is still this instance's.
+ * or `resend` answer lets the caller send, right after `markSending` (phase `sending`, lease
+ * renewed; refused if the claim is no longer ours), and `finish` then records the outcome, if and
+ * only if the claim is still this instance's.
  *
- * IN DOUBT. A claim whose holder is gone (its instance key expired: killed, or cut off from Redis)
- * or whose lease ran out, with no outcome, means: the provider may or may not have the message.
+ * IN DOUBT. A claim in phase `sending` whose holder is gone (its instance key expired: killed, or
+ * cut off from Redis) or whose lease ran out, with no outcome, means: the provider may or may not
+ * have the message. (One still `reserved` was never handed to a provider: it is taken over.)
  * What happens then is the channel's in-doubt policy, decided inside the claim script (so two
  * instances cannot both decide): `resend` claims it again (email: the same Message-ID, so the
  * duplicate is detectable; push: the same collapse key, so it replaces the original), `hold`
@@ -46,7 +49,7 @@ local function audit(outcome, n, reason)
     'n', tostring(n), 'outcome', outcome, 'reason', reason, 'pid', '', 'to', ARGV[15], 'by', me, 'commit', ARGV[16], 'at', ARGV[1])
 end
 local function claim(n)
-  redis.call('HSET', key, 's', 'claimed', 'by', me, 'lease', tostring(now + tonumber(ARGV[3])), 'n', tostring(n), 'at', ARGV[1])
+  redis.call('HSET', key, 's', 'claimed', 'ph', 'reserved', 'by', me, 'lease', tostring(now + tonumber(ARGV[3])), 'n', tostring(n), 'at', ARGV[1])
 end
 local state = redis.call('HGET', key, 's')
 if not state then
@@ -88,6 +91,12 @@ if by == me then return {'mine', '', n} end
 local alive = redis.call('EXISTS', ARGV[5] .. by) == 1
 local lease = tonumber(redis.call('HGET', key, 'lease') or '0')
 if alive and now < lease then return {'busy', by, n} end
+if redis.call('HGET', key, 'ph') ~= 'sending' then
+  -- Reserved, but never handed to the provider (the holder died before marking it "sending"):
+  -- nothing can have been sent, so it is simply taken over, whatever the channel.
+  claim(n)
+  return {'claimed', redis.call('HGET', key, 'doubt') or '', n}
+end
 local why = 'attempt ' .. n .. ' was claimed by ' .. by .. (alive and ', whose lease ran out,' or ', which is gone,') ..
   ' and no outcome was recorded: the provider may have accepted it'
 redis.call('HSET', key, 'doubt', why)
@@ -124,7 +133,7 @@ end
 if ARGV[6] ~= '' then redis.call('HSET', key, 'doubt', ARGV[6]) end
 redis.call('HSET', key, 's', outcome, 'why', ARGV[5], 'at', ARGV[1])
 if ARGV[4] ~= '' then redis.call('HSET', key, 'pid', ARGV[4]) end
-redis.call('HDEL', key, 'lease')
+redis.call('HDEL', key, 'lease', 'ph')
 if outcome == 'in-doubt' then redis.call('ZADD', doubtSet, ARGV[1], ARGV[8]) end
 if outcome == 'retry' and tonumber(ARGV[14]) > 0 then
   -- Parked in the channel's retry queue with the message: any instance sends it when it is due.
@@ -136,6 +145,18 @@ else
 end
 redis.call('EXPIRE', key, tonumber(ARGV[13]))
 return {'ok', outcome}
+`;
+
+/**
+ * The last step before a provider call: the claim is still ours and now "sending", with a fresh
+ * lease. Only a claim in this phase can be in doubt; one that dies "reserved" is taken over.
+ */
+const MARK_SENDING_LUA = `
+if redis.call('HGET', KEYS[1], 's') == 'claimed' and redis.call('HGET', KEYS[1], 'by') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'ph', 'sending', 'lease', ARGV[2])
+  return 1
+end
+return 0
 `;
 
 export interface ClaimRequest {
@@ -185,6 +206,7 @@ export type FinishResult = { readonly status: 'ok' | 'lost' | 'resolved'; readon
 type ScriptedRedis = Redis & {
   notifyClaim(...keysAndArgs: (string | number)[]): Promise<[string, string, number]>;
   notifyFinish(...keysAndArgs: (string | number)[]): Promise<[string, string]>;
+  notifyMarkSending(key: string, instance: string, lease: number): Promise<number>;
 };
 type Pipeline = ScriptedRedis & { exec(): Promise<[Error | null, unknown][] | null> };
 
@@ -211,6 +233,7 @@ export class Ledger {
     this.instanceTtlMs = options.instanceTtlMs ?? 5_000;
     this.redis.defineCommand('notifyClaim', { numberOfKeys: 4, lua: CLAIM_LUA });
     this.redis.defineCommand('notifyFinish', { numberOfKeys: 4, lua: FINISH_LUA });
+    this.redis.defineCommand('notifyMarkSending', { numberOfKeys: 1, lua: MARK_SENDING_LUA });
   }
 
   get keys() {
@@ -259,6 +282,11 @@ export class Ledger {
       );
     }
     return ((await pipeline.exec()) ?? []).map(([error, reply]) => (error ? error : parseClaim(reply as [string, string, number])));
+  }
+
+  /** Marks a claim of ours "sending" right before the provider call; false if it is no longer ours (do not send). */
+  async markSending(id: string, now = Date.now()): Promise<boolean> {
+    return (await this.redis.notifyMarkSending(this.keys.entry(id), this.options.instanceId, now + this.options.leaseMs)) === 1;
   }
 
   /** Records outcomes (one finish script call each, one pipeline). */

@@ -19,6 +19,7 @@
  *   NOTIFY_CONTACT_WAIT_MS        60000   an order whose customer is unknown waits this long, then is dead-lettered
  *   NOTIFY_RATE_LIMIT_EMAIL_PER_MINUTE / _SMS_ / _PUSH_   10 / 3 / 10   per customer and channel, 0 = no limit
  *   NOTIFY_SEND_CONCURRENCY       32      rows whose notifications are in flight at once
+ *   NOTIFY_PROVIDER_CONCURRENCY   16      SMS / push requests in flight at once (emails: SMTP_POOL_CONNECTIONS)
  *   NOTIFY_SEND_TIMEOUT_MS        15000   one provider call
  *   NOTIFY_CLAIM_LEASE_MS         60000   a claim older than this with no outcome is in doubt
  *   NOTIFY_CHANNEL_RETRY_INITIAL_MS / NOTIFY_CHANNEL_RETRY_MAX_MS   500 / 30000   per-channel backoff
@@ -84,6 +85,8 @@ export interface NotificationConfig {
   readonly contactWaitMs: number;
   readonly rateLimitPerMinute: Readonly<Record<ChannelName, number>>;
   readonly sendConcurrency: number;
+  /** SMS and push requests in flight at once (HTTP connections per provider). */
+  readonly providerConcurrency: number;
   readonly sendTimeoutMs: number;
   readonly claimLeaseMs: number;
   readonly channelRetry: { readonly initialMs: number; readonly maxMs: number };
@@ -153,6 +156,7 @@ export function loadNotificationConfig(env: NodeJS.ProcessEnv | Record<string, s
       push: read.int('NOTIFY_RATE_LIMIT_PUSH_PER_MINUTE', 10, { min: 0, max: 1_000_000 }),
     }),
     sendConcurrency: read.int('NOTIFY_SEND_CONCURRENCY', 32, { min: 1, max: 10_000 }),
+    providerConcurrency: read.int('NOTIFY_PROVIDER_CONCURRENCY', 16, { min: 1, max: 1_000 }),
     sendTimeoutMs,
     claimLeaseMs,
     channelRetry: Object.freeze({ initialMs: retryInitialMs, maxMs: retryMaxMs }),

@@ -42,7 +42,7 @@ import type { Metrics } from '../core/metrics.js';
 import { failed, ok, retry, type Sink, type WriteResult } from '../core/sink.js';
 import { CHANNEL_NAMES, type Channel, type ChannelName, type OutgoingMessage, type SendOutcome } from './channels/channel.js';
 import { EmailChannel } from './channels/email-channel.js';
-import { PushChannel } from './channels/push-channel.js';
+import { PushChannel, pushAgent } from './channels/push-channel.js';
 import { SmsChannel } from './channels/sms-channel.js';
 import { ContactsStore, OPT_OUT_COLUMNS, type Contact } from './contacts-store.js';
 import { canonicalPk } from './delivery-key.js';
@@ -93,6 +93,7 @@ export class NotificationSink implements Sink {
   private readonly redis: Redis;
   private readonly channels: Record<ChannelName, Channel | null>;
   private readonly plan: PlanSettings;
+  private readonly slots: Record<ChannelName, Slots>;
   private readonly gates: Record<ChannelName, ChannelGate> = { email: { failures: 0, closedUntil: 0 }, sms: { failures: 0, closedUntil: 0 }, push: { failures: 0, closedUntil: 0 } };
   /** Provider outcomes not yet recorded (Redis failed right after the send), by delivery id. */
   private readonly unrecorded = new Map<string, FinishRequest>();
@@ -107,6 +108,8 @@ export class NotificationSink implements Sink {
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.redis = new Redis(config.redisUrl, {
       lazyConnect: true,
+      // Claims, "sending" marks and outcomes of concurrent rows go to Redis in shared round trips.
+      enableAutoPipelining: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: 10_000,
@@ -126,9 +129,10 @@ export class NotificationSink implements Sink {
     const templates = Templates.load(config.templatesDir, this.rules.rules, { locale: config.locale, timeZone: config.timeZone });
     this.channels = {
       email: new EmailChannel(config.smtp, { from: config.fromEmail, sendTimeoutMs: config.sendTimeoutMs }),
-      sms: config.twilio ? new SmsChannel(config.twilio, { sendTimeoutMs: config.sendTimeoutMs }) : null,
-      push: config.fcm ? new PushChannel(config.fcm) : null,
+      sms: config.twilio ? new SmsChannel(config.twilio, { sendTimeoutMs: config.sendTimeoutMs, maxSockets: config.providerConcurrency }) : null,
+      push: config.fcm ? new PushChannel(config.fcm, pushAgent(config.fcm, config.providerConcurrency)) : null,
     };
+    this.slots = { email: new Slots(config.smtp.poolConnections), sms: new Slots(config.providerConcurrency), push: new Slots(config.providerConcurrency) };
     this.plan = {
       templates,
       shopName: config.shopName,
@@ -292,7 +296,7 @@ export class NotificationSink implements Sink {
       return deliveries.map((d) => `${d.claim.channel}: cannot claim in the ledger: ${(error as Error).message}`);
     }
     const now = Date.now();
-    const sends: Promise<FinishRequest>[] = [];
+    const sends: Promise<FinishRequest | null>[] = [];
     deliveries.forEach((delivery, position) => {
       const claim = claims[position]!;
       const { rule, id } = delivery.claim;
@@ -332,7 +336,11 @@ export class NotificationSink implements Sink {
       }
     });
 
-    const finished = await Promise.all(sends);
+    const finished: FinishRequest[] = [];
+    for (const [index, request] of (await Promise.all(sends)).entries()) {
+      if (request) finished.push(request);
+      else unsettled.push(`delivery ${index}: claim no longer ours or not marked sending; not sent`);
+    }
     let records: Awaited<ReturnType<Ledger['finish']>> = [];
     try {
       records = await this.ledger.finish(finished);
@@ -352,7 +360,7 @@ export class NotificationSink implements Sink {
   }
 
   /** Sends a claimed delivery, or parks it without a provider call while its channel backs off. */
-  private sendOrPark(delivery: Sendable, attempt: number, earlierDoubt: string, now: number): Promise<FinishRequest> {
+  private sendOrPark(delivery: Sendable, attempt: number, earlierDoubt: string, now: number): Promise<FinishRequest | null> {
     const channel = delivery.claim.channel as ChannelName;
     const gate = this.gates[channel];
     if (gate.closedUntil > now && delivery.message) {
@@ -366,8 +374,14 @@ export class NotificationSink implements Sink {
     return this.send(delivery, attempt, earlierDoubt);
   }
 
-  /** One provider call, with the outcome turned into what the ledger records. Never throws. */
-  private async send(delivery: Sendable, attempt: number, earlierDoubt: string): Promise<FinishRequest> {
+  /**
+   * One provider call, with the outcome turned into what the ledger records. Waits for one of the
+   * channel's send slots first (as many as the provider connections, so a claim marked "sending"
+   * goes on the wire at once instead of queueing in a client library), then marks the claim
+   * "sending". Null when the claim is no longer ours (or could not be marked): nothing was sent.
+   * Never throws.
+   */
+  private async send(delivery: Sendable, attempt: number, earlierDoubt: string): Promise<FinishRequest | null> {
     const { rule, id } = delivery.claim;
     const channel = delivery.claim.channel as ChannelName;
     const provider = this.channels[channel];
@@ -378,11 +392,18 @@ export class NotificationSink implements Sink {
       return { claim: delivery.claim, state: 'failed', providerId: null, reason: provider ? 'no address' : 'no credentials any more', doubt: null };
     }
     this.inFlight.add(id);
+    const release = await this.slots[channel].acquire();
     const started = process.hrtime.bigint();
     let outcome: SendOutcome;
     try {
+      const marked = await this.ledger.markSending(id).catch((error: unknown) => {
+        this.options.logger.warn({ err: error, delivery: id }, 'could not mark the claim sending: not sending now');
+        return false;
+      });
+      if (!marked) return null;
       outcome = await withTimeout(provider.send(message as never), this.options.config.sendTimeoutMs + 2_000);
     } finally {
+      release();
       this.inFlight.delete(id);
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -521,6 +542,27 @@ function withTimeout(promise: Promise<SendOutcome>, ms: number): Promise<SendOut
       (error: unknown) => { clearTimeout(timer); resolve({ kind: 'unknown', reason: describeError(error) }); },
     );
   });
+}
+
+/** A counting semaphore: at most `size` holders at once, the others wait in order. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time. */

@@ -93,6 +93,8 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'mailpit'
   });
 
   it('every notification exactly once, or recorded in doubt with a reason; none missing', async () => {
+    const began = Date.now();
+    const phase = (what: string) => console.log(`[notification-crash] ${what} after ${Math.round((Date.now() - began) / 1000)} s`);
     consumer = start();
     await waitCaughtUp(kafka, `${group}-contacts`, [CUSTOMERS_TOPIC], 120_000);
     const customers: TestCustomer[] = [];
@@ -126,17 +128,21 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'mailpit'
       await consumer.kill();
       consumer = start();
     }
+    phase(`${kills} kills done`);
     await shopWork;
     expect(sqlDone).toBe(true);
+    phase('status changes done');
 
     const total = { email: ORDERS * PER_ORDER.email + CUSTOMERS, sms: ORDERS * PER_ORDER.sms, push: ORDERS * PER_ORDER.push };
     await waitCaughtUp(kafka, group, NOTIFICATION_TOPICS, 300_000);
+    phase('group caught up');
     // Parked retries and claims of killed instances settle within a few seconds.
     const settled = async () => {
       const ledger = await readLedger(redis, prefix);
       return [...ledger.values()].filter((e) => e.s === 'sent' || e.s === 'in-doubt').length;
     };
     await expect.poll(settled, { timeout: 120_000, interval: 1_000 }).toBe(total.email + total.sms + total.push);
+    phase('every delivery settled');
     await sleep(2_000);
 
     const ledger = await readLedger(redis, prefix);
