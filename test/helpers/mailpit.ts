@@ -33,14 +33,15 @@ export class Mailpit {
     return (type.includes('json') ? await response.json() : await response.text()) as T;
   }
 
-  /** Every message matching a Mailpit search query (paged through), newest first. */
-  async search(query: string): Promise<MailSummary[]> {
+  /** Every message matching a Mailpit search query (paged through; at most `max`), newest first. */
+  async search(query: string, max = Infinity): Promise<MailSummary[]> {
     const all: MailSummary[] = [];
     for (let start = 0; ; ) {
-      const page = await this.request<{ messages: MailSummary[]; messages_count: number }>(`/api/v1/search?query=${encodeURIComponent(query)}&start=${start}&limit=1000`);
+      const limit = Math.min(1000, max - all.length);
+      const page = await this.request<{ messages: MailSummary[]; messages_count: number }>(`/api/v1/search?query=${encodeURIComponent(query)}&start=${start}&limit=${limit}`);
       all.push(...page.messages);
       start += page.messages.length;
-      if (page.messages.length === 0 || start >= page.messages_count) return all;
+      if (page.messages.length === 0 || start >= page.messages_count || all.length >= max) return all;
     }
   }
 
@@ -70,6 +71,11 @@ export class Mailpit {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ Sender: triggers.Sender ?? off, Recipient: triggers.Recipient ?? off, Authentication: triggers.Authentication ?? off }),
     });
+  }
+
+  /** Deletes every message matching a search query. */
+  async deleteSearch(query: string): Promise<void> {
+    await this.request(`/api/v1/search?query=${encodeURIComponent(query)}`, { method: 'DELETE' });
   }
 
   /** Deletes the given messages (tests clean up their own). */

@@ -27,9 +27,9 @@ export class NotificationProcess {
   }
 
   /** Starts a consumer with `env` on top of a clean environment (PATH and HOME kept). */
-  static start(env: Record<string, string>, logFile: string): NotificationProcess {
+  static start(env: Record<string, string>, logFile: string, nodeArgs: readonly string[] = []): NotificationProcess {
     const out = openSync(logFile, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'consumers/notification/main.ts'], {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'consumers/notification/main.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       stdio: ['ignore', out, out],

@@ -20,7 +20,7 @@ describe('notification config', () => {
     const config = loadNotificationConfig({ REDIS_URL: 'redis://127.0.0.1:8379' });
     expect(config).toMatchObject({
       redisUrl: 'redis://127.0.0.1:8379', keyPrefix: 'notify:', messageIdDomain: 'shop.example', contactWaitMs: 60_000,
-      smtp: { url: 'smtp://127.0.0.1:1025', poolConnections: 5, user: null }, twilio: null, fcm: null,
+      smtp: { url: 'smtp://127.0.0.1:1025', poolConnections: 10, user: null }, twilio: null, fcm: null,
       inDoubt: { email: 'resend', push: 'resend', sms: 'hold' }, rateLimitPerMinute: { email: 10, sms: 3, push: 10 },
     });
     expect(Object.isFrozen(config)).toBe(true);

@@ -16,6 +16,7 @@
  * the blind resend the ledger exists to prevent. Every message carries its stable Message-ID, so a
  * resend after an in-doubt outcome is recognisable as the same message by receivers and tests.
  */
+import net from 'node:net';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpConfig } from '../notification-config.js';
@@ -72,6 +73,24 @@ export class EmailChannel implements Channel<EmailMessage> {
       connectionTimeout: 10_000,
       greetingTimeout: 10_000,
       socketTimeout: options.sendTimeoutMs,
+      // Our own socket, with Nagle's algorithm off: nodemailer writes a message's last bytes
+      // (".\r\n") as a small segment of their own, which Nagle holds back until the server's
+      // delayed ACK (~40 ms), capping each pooled connection at ~20 mails/s (measured into Mailpit:
+      // 5 connections 98 mails/s with it, see README). nodemailer upgrades it to TLS for smtps://.
+      getSocket: (_options: unknown, callback: (error: Error | null, socket?: { connection: net.Socket }) => void) => {
+        const socket = net.connect({ host: url.hostname, port: Number(url.port || (secure ? 465 : 25)), noDelay: true });
+        const onError = (error: Error) => {
+          socket.destroy();
+          callback(error);
+        };
+        socket.setTimeout(10_000, () => onError(Object.assign(new Error('SMTP connection timed out'), { code: 'ETIMEDOUT', syscall: 'connect' })));
+        socket.once('error', onError);
+        socket.once('connect', () => {
+          socket.off('error', onError);
+          socket.setTimeout(0);
+          callback(null, { connection: socket });
+        });
+      },
     } as SMTPPool.Options);
   }
 
