@@ -50,6 +50,28 @@ export function outcomeForSmtpError(error: unknown): SendOutcome {
   return { kind: 'unknown', reason: `SMTP exchange broke off without a reply (the server may have taken the message): ${reason}` };
 }
 
+/**
+ * Coalesces the writes of one event-loop turn into one system call: nodemailer writes a message as
+ * many small chunks (headers, each MIME part, the final dot), and with Nagle off each would be a
+ * syscall and a TCP segment of its own.
+ */
+function autoCork(socket: net.Socket): net.Socket {
+  let corked = false;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(...args);
+  }) as typeof socket.write;
+  return socket;
+}
+
 export class EmailChannel implements Channel<EmailMessage> {
   readonly name = 'email' as const;
   readonly live = true;
@@ -88,7 +110,7 @@ export class EmailChannel implements Channel<EmailMessage> {
         socket.once('connect', () => {
           socket.off('error', onError);
           socket.setTimeout(0);
-          callback(null, { connection: socket });
+          callback(null, { connection: autoCork(socket) });
         });
       },
     } as SMTPPool.Options);
