@@ -37,7 +37,7 @@ ensure_env_file() { # .env for the consumers (and for compose's variables); neve
   if [[ ! -f .env ]]; then
     cp .env.example .env
     if [[ $mode == native ]]; then
-      # The native MongoDB-wire server (mongo-java-server) has no authentication.
+      # The native MongoDB-wire server knows the admin login but does not require it.
       sed -i 's#^MONGODB_URL=.*#MONGODB_URL=mongodb://127.0.0.1:27017#' .env
       shift_env_ports
     fi

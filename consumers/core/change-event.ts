@@ -38,6 +38,13 @@ export interface SourcePosition {
   readonly txId: number | null;
   /** Source commit time in epoch milliseconds (Debezium `source.ts_ms`). */
   readonly commitTimeMs: number;
+  /**
+   * The same commit time in epoch MICROseconds, as decimal digits (Debezium `source.ts_us`,
+   * PostgreSQL's own commit-time precision), when the connector sends it (Debezium 2.6+).
+   */
+  readonly commitTimeUs?: string;
+  /** When Debezium captured the change, epoch milliseconds (the envelope's `ts_ms`), when sent. */
+  readonly captureTimeMs?: number;
   /** True for rows read by the initial snapshot (op `read`). */
   readonly snapshot: boolean;
 }

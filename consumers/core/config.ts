@@ -150,6 +150,8 @@ export interface ConsumerConfig {
    * to the others; heartbeats go every third of it.
    */
   readonly sessionTimeoutMs: number;
+  /** A partition retrying without progress for longer than this makes /ready answer 503. */
+  readonly laneStuckAfterMs: number;
   readonly deadLetterTopic: string;
   /** Port of the /live, /ready, /metrics server; 0 picks a free port. */
   readonly healthPort: number;
@@ -212,6 +214,7 @@ export function loadConfig(
     retry: { initialMs: retryInitialMs, maxMs: retryMaxMs },
     // The broker's group.min.session.timeout.ms is 6 s by default.
     sessionTimeoutMs: read.int('KAFKA_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 1_800_000 }),
+    laneStuckAfterMs: read.int('LANE_STUCK_AFTER_MS', 30_000, { min: 1, max: 86_400_000 }),
     deadLetterTopic: read.string(scoped('DLQ_TOPIC'), `${topicPrefix}.dlq.${consumer}`),
     healthPort: read.int(scoped('HEALTH_PORT'), defaultHealthPort, { min: 0, max: 65_535 }),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),

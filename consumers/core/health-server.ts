@@ -1,8 +1,9 @@
 /**
  * The per-consumer HTTP endpoint (own port each, HEALTH_PORT):
  * - GET /live    200 while the process runs (a liveness probe restarts it otherwise);
- * - GET /ready   200 only when the runner has joined its consumer group AND the sink says its
- *                engine is reachable, else 503 with the reason;
+ * - GET /ready   200 only when the runner has joined its consumer group, no partition has been
+ *                retrying without progress for longer than LANE_STUCK_AFTER_MS, AND the sink
+ *                says its engine is reachable, else 503 with the reason (stuck lanes listed);
  * - GET /metrics Prometheus text from the consumer's registry (and its companions', see run-consumer.ts).
  * It never blocks consuming: each check is answered from in-memory state plus one sink ping.
  */
@@ -16,6 +17,8 @@ export interface ReadinessSources {
   runnerReady(): boolean;
   /** The sink's own reachability check. */
   sinkReady(): Promise<boolean>;
+  /** Partitions retrying without progress right now (shown in the /ready body when any). */
+  stuckLanes?(): { topic: string; partition: number; seconds: number }[];
 }
 
 const SINK_CHECK_TIMEOUT_MS = 2_000;
@@ -76,7 +79,13 @@ export class HealthServer {
       case '/ready': {
         const runner = this.options.readiness.runnerReady();
         const sink = await withTimeout(this.options.readiness.sinkReady(), SINK_CHECK_TIMEOUT_MS).catch(() => false);
-        json(response, runner && sink ? 200 : 503, { status: runner && sink ? 'ready' : 'not ready', runner, sink });
+        const stuckLanes = this.options.readiness.stuckLanes?.() ?? [];
+        json(response, runner && sink ? 200 : 503, {
+          status: runner && sink ? 'ready' : 'not ready',
+          runner,
+          sink,
+          ...(stuckLanes.length > 0 ? { stuckLanes } : {}),
+        });
         return;
       }
       case '/metrics':

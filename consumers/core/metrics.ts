@@ -16,7 +16,7 @@ export class Metrics {
   readonly batchSize: Histogram<'topic'>;
   /** Duration of each sink.write call (including ones that asked for a retry). */
   readonly sinkWriteSeconds: Histogram<'outcome'>;
-  /** Backoff rounds: `stage` is "sink" (write said retry or threw) or "dead_letter" (DLQ produce failed). */
+  /** Backoff rounds: `stage` is "sink" (write said retry or threw), "dead_letter" (DLQ produce failed) or "commit". */
   readonly retries: Counter<'stage'>;
   /** Messages published to the dead-letter topic, by source topic and reason (decode | sink). */
   readonly deadLettered: Counter<'topic' | 'reason'>;
@@ -24,6 +24,8 @@ export class Metrics {
   readonly partitionLag: Gauge<'topic' | 'partition'>;
   /** Now minus the PostgreSQL commit time of every event the sink accepted. */
   readonly commitToSinkSeconds: Histogram<'table'>;
+  /** Per partition: seconds its lane has been retrying without progress (0 while it moves). */
+  readonly laneStuckSeconds: Gauge<'topic' | 'partition'>;
 
   constructor(consumer: string, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -73,6 +75,12 @@ export class Metrics {
       help: 'Seconds from the PostgreSQL commit of a change to the sink holding it',
       labelNames: ['table'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.laneStuckSeconds = new Gauge({
+      name: 'cdc_lane_stuck_seconds',
+      help: 'Seconds a partition has been retrying (sink, dead-letter topic or commit) without progress; 0 while it moves',
+      labelNames: ['topic', 'partition'],
       registers,
     });
   }

@@ -115,6 +115,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
         partitionsConsumedConcurrently: pipelineConfig.partitionsConcurrency,
         retry: pipelineConfig.retry,
         sessionTimeoutMs: pipelineConfig.sessionTimeoutMs,
+        stuckAfterMs: pipelineConfig.laneStuckAfterMs,
         maxEventsPerWrite: pipelineConfig.maxEventsPerWrite,
         fetchMaxBytesPerPartition: pipelineConfig.fetchMaxBytesPerPartition,
         onFatalError: (error) => void shutdown.fail(error),
@@ -130,6 +131,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
       readiness: {
         runnerReady: () => runners.every((runner) => runner.isReady()),
         sinkReady: async () => (await Promise.all(pipelines.map(({ sink }) => sink.isReady()))).every(Boolean),
+        stuckLanes: () => runners.flatMap((runner) => runner.stuckLanes()),
       },
     });
     await health.start();

@@ -18,12 +18,20 @@
  *   broker's ack), commits the offset after the prefix, backs off (capped exponential with
  *   jitter, heartbeating meanwhile) and hands the same events again from the retried one on.
  *   Nothing is skipped or reordered, however long the sink needs.
- * - A dead-letter publish that fails is retried the same way, never skipped.
+ * - A dead-letter publish that fails is retried the same way, never skipped. So is a commit that
+ *   fails for any reason but the group's membership (a request timeout, a broker restart, a
+ *   coordinator move): the same offset is committed again, which is harmless if the broker had
+ *   applied the first one.
  * - Retrying stops only when the batch is no longer ours: the consumer is stopping, a rebalance
- *   took the partition away (the heartbeat throws, or a new generation joined), or a seek made the
- *   batch stale. Then nothing more is committed for it; the next owner reads it again from the
- *   last commit. A batch queued behind one that gave up is not written either; if the partition
- *   is still ours, the runner seeks it back to its last commit (never writes past a gap).
+ *   took the partition away (a heartbeat or commit answers that the group is rebalancing, or a
+ *   new generation joined), or a seek made the batch stale. Then nothing more is committed for it;
+ *   the next owner reads it again from the last commit.
+ * - Never past a gap: if a batch gives up while the partition is still ours (same generation),
+ *   the runner seeks the partition back to its last commit and starts a new lane epoch. Batches
+ *   queued before the seek are skipped (never written); the batches fetched from the last commit
+ *   on are written normally, so one passing error costs a re-read, never the partition.
+ * - A lane that keeps retrying (sink, dead-letter topic or commit) for longer than
+ *   `stuckAfterMs` makes isReady() false; `cdc_lane_stuck_seconds` shows how long per partition.
  * - Offsets are committed only for partitions assigned in the generation the batch came from.
  * - `stop()` stops fetching, lets the batches handed over finish (or give up if they are waiting
  *   to retry), commits what the sink holds, leaves the group and disconnects.
@@ -84,9 +92,28 @@ export interface RunnerOptions {
   sessionTimeoutMs?: number;
   /** Called once if kafkajs gives up on the consumer for good (it restarts it on its own otherwise). */
   onFatalError?: (error: Error) => void;
+  /**
+   * Tests only: sees each batch payload kafkajs hands over and may wrap it (e.g. make some
+   * commits throw the way a broker timeout does), with the broker itself still real.
+   */
+  wrapPayload?: (payload: EachBatchPayload) => EachBatchPayload;
+  /**
+   * How long a lane may keep retrying (the same events, a dead letter or a commit) before
+   * isReady() turns false; default 30 s: longer than a typical engine blip, short enough that an
+   * orchestrator or an operator sees a partition that cannot move.
+   */
+  stuckAfterMs?: number;
 }
 
 const DEFAULT_RETRY: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
+const DEFAULT_STUCK_AFTER_MS = 30_000;
+/**
+ * Errors of a commit or heartbeat that mean this member's place in the group is gone or moving
+ * (a rebalance is under way, the generation is old, the coordinator forgot the member): the
+ * batch gives up, kafkajs re-joins, and the next owner reads from the last commit. Any other
+ * error (timeout, connection lost, coordinator moving) passes: the commit is tried again.
+ */
+const MEMBERSHIP_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
 const DEFAULT_MAX_EVENTS_PER_WRITE = 1000;
 const DEFAULT_FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 /**
@@ -109,16 +136,25 @@ interface Entry {
 }
 
 /**
- * A partition's batches in order: `tail` settles once the last batch handed over is done (true)
- * or given up (false). Survives rebalances, so a new owner generation still waits for the old
- * generation's last write of the partition to finish.
+ * A partition's batches in order: `tail` settles once the last batch handed over is finished
+ * (written, skipped or given up). Survives rebalances, so a new owner generation still waits for
+ * the old generation's last write of the partition to finish.
  */
 interface Lane {
-  tail: Promise<boolean>;
-  /** The generation the `tail` batch came from. */
+  readonly topic: string;
+  readonly partition: number;
+  tail: Promise<void>;
+  /** The generation of the last batch handed over. */
   tailGeneration: number;
   /** Where this member would read the partition again: the last commit (or where it started). */
   resumeOffset: string;
+  /**
+   * Bumped by every seek back to the last commit: a batch handed over in an older epoch was
+   * fetched before the seek, past the gap, and is skipped.
+   */
+  epoch: number;
+  /** Since when (epoch ms) the lane has been retrying without progress; null while it moves. */
+  stuckSince: number | null;
 }
 
 /** What a batch handler needs to know about the batch it works on. */
@@ -127,12 +163,16 @@ interface BatchContext {
   readonly batch: Batch;
   readonly generation: number;
   readonly log: Logger;
+  readonly lane: Lane;
+  /** The lane epoch the batch was handed over in. */
+  readonly epoch: number;
 }
 
 export class Runner {
   private readonly options: RunnerOptions;
   private readonly retryPolicy: BackoffPolicy;
   private readonly maxEventsPerWrite: number;
+  private readonly stuckAfterMs: number;
   private readonly metrics: Metrics;
   private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
@@ -153,6 +193,7 @@ export class Runner {
     this.options = options;
     this.retryPolicy = options.retry ?? DEFAULT_RETRY;
     this.maxEventsPerWrite = options.maxEventsPerWrite ?? DEFAULT_MAX_EVENTS_PER_WRITE;
+    this.stuckAfterMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
     this.metrics = options.metrics ?? new Metrics(options.consumerName, { defaultMetrics: false });
     // kafkajs ships only gzip; an LZ4-compressed topic (a producer or topic setting) would crash it.
     registerLz4Codec();
@@ -220,14 +261,22 @@ export class Runner {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-      eachBatch: (payload) => this.handleBatch(payload),
+      eachBatch: (payload) => this.handleBatch(this.options.wrapPayload ? this.options.wrapPayload(payload) : payload),
     });
     logger.info({ groupId, topics, deadLetterTopic }, 'runner started');
   }
 
-  /** Joined the consumer group and not stopping. */
+  /** Joined the consumer group, not stopping, and no lane stuck for longer than `stuckAfterMs`. */
   isReady(): boolean {
-    return this.joined && !this.stopping;
+    return this.joined && !this.stopping && this.stuckLanes().every((lane) => lane.seconds * 1000 < this.stuckAfterMs);
+  }
+
+  /** Lanes retrying without progress right now, with how long (for /ready and logs). */
+  stuckLanes(): { topic: string; partition: number; seconds: number }[] {
+    const now = Date.now();
+    return [...this.lanes.values()]
+      .filter((lane) => lane.stuckSince !== null)
+      .map((lane) => ({ topic: lane.topic, partition: lane.partition, seconds: (now - lane.stuckSince!) / 1000 }));
   }
 
   /**
@@ -281,12 +330,16 @@ export class Runner {
    */
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    // A stale batch was fetched before a seek (ours, back to the last commit): it is read again.
     if (this.stopping || payload.isStale() || batch.messages.length === 0) return;
+    const lane = this.laneOf(batch, this.generation);
     const context: BatchContext = {
       payload,
       batch,
       generation: this.generation,
       log: this.options.logger.child({ topic: batch.topic, partition: batch.partition }),
+      lane,
+      epoch: lane.epoch,
     };
     this.metrics.batchSize.observe({ topic: batch.topic }, batch.messages.length);
     // Until the first commit of this batch, the committed offset is where the batch starts.
@@ -298,35 +351,48 @@ export class Runner {
       if (entries.length % DECODE_SLICE === 0) await yieldToEventLoop();
     }
     // Stopping or a seek may have come while decoding: then the batch is read again later.
-    if (this.stopping || payload.isStale()) return;
-    const lane = this.laneOf(context);
+    if (this.stopping || payload.isStale() || lane.epoch !== context.epoch) return;
     const previous = lane.tail;
-    const previousGeneration = lane.tailGeneration;
-    lane.tail = (async () => {
-      const previousDone = await previous;
-      if (!previousDone && previousGeneration === context.generation) {
-        this.rewind(lane, context);
-        return false;
-      }
-      try {
-        return await this.processBatch(entries, context);
-      } catch (error) {
-        // A heartbeat or commit that failed because the group is rebalancing (or the consumer stopping).
-        context.log.info({ reason: describeError(error) }, 'batch abandoned without committing the rest; it is read again from the last commit');
-        return false;
-      }
-    })();
+    lane.tail = previous.then(() => this.runBatch(entries, context));
     lane.tailGeneration = context.generation;
     payload.resolveOffset(batch.lastOffset());
     await previous;
   }
 
-  private laneOf(context: BatchContext): Lane {
-    const { batch, generation } = context;
+  /** The batch's turn in its lane: written, skipped (fetched past a gap, or no longer ours) or given up. */
+  private async runBatch(entries: Entry[], context: BatchContext): Promise<void> {
+    const { lane, log } = context;
+    if (lane.epoch !== context.epoch) {
+      log.debug({ offset: context.batch.firstOffset() }, 'batch fetched before the seek back to the last commit: skipped, it is read again');
+      return;
+    }
+    if (!this.stillOurs(context)) return; // the next owner (or generation) reads it from the last commit
+    let finished = false;
+    try {
+      finished = await this.processBatch(entries, context);
+    } catch (error) {
+      // A heartbeat or commit that answered that the group is rebalancing, or a bug.
+      log.info({ reason: describeError(error) }, 'batch abandoned without committing the rest; it is read again from the last commit');
+    } finally {
+      lane.stuckSince = null;
+      this.metrics.laneStuckSeconds.set({ topic: lane.topic, partition: String(lane.partition) }, 0);
+    }
+    if (!finished) this.rewind(context);
+  }
+
+  private laneOf(batch: Batch, generation: number): Lane {
     const key = `${batch.topic}:${batch.partition}`;
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { tail: Promise.resolve(true), tailGeneration: generation, resumeOffset: batch.firstOffset() ?? '0' };
+      lane = {
+        topic: batch.topic,
+        partition: batch.partition,
+        tail: Promise.resolve(),
+        tailGeneration: generation,
+        resumeOffset: batch.firstOffset() ?? '0',
+        epoch: 0,
+        stuckSince: null,
+      };
       this.lanes.set(key, lane);
     } else if (lane.tailGeneration !== generation) {
       // First batch of a new generation: it starts at the group's committed offset.
@@ -336,18 +402,20 @@ export class Runner {
   }
 
   /**
-   * The batch before this one gave up while the partition is still ours (a heartbeat or commit
-   * failed, which usually means a rebalance is coming): nothing after the gap may be written, so
-   * the partition is read again from its last commit.
+   * The batch gave up before all of it was settled. If the partition is still ours in the same
+   * generation, nothing after the gap may be written: seek back to the last commit and start a
+   * new epoch, so the batches already queued are skipped and the re-read ones are written.
+   * (If it is no longer ours, the next owner reads from the last commit anyway.)
    */
-  private rewind(lane: Lane, context: BatchContext): void {
-    if (this.stopping || !this.owns(context)) return;
-    const { topic, partition } = context.batch;
-    context.log.warn({ offset: lane.resumeOffset }, 'an earlier batch of this partition was not written: reading again from the last commit');
+  private rewind(context: BatchContext): void {
+    const { lane, log } = context;
+    if (this.stopping || !this.owns(context) || lane.epoch !== context.epoch) return;
+    lane.epoch++;
+    log.warn({ offset: lane.resumeOffset }, 'a batch of this partition was not written to its end: reading again from the last commit');
     try {
-      this.consumer?.seek({ topic, partition, offset: lane.resumeOffset });
+      this.consumer?.seek({ topic: lane.topic, partition: lane.partition, offset: lane.resumeOffset });
     } catch (error) {
-      context.log.warn({ err: error }, 'could not seek back; the next rebalance or restart reads from the last commit');
+      log.warn({ err: error }, 'could not seek back; the next rebalance or restart reads from the last commit');
     }
   }
 
@@ -357,7 +425,7 @@ export class Runner {
       if (context.payload.isStale()) return false; // a seek moved this partition: the rest is fetched again
       if (!(await this.processChunk(entries.slice(start, start + this.maxEventsPerWrite), context))) return false;
       // Keeps the group session alive through long batches (kafkajs sends one only when due).
-      if (!this.stopping) await context.payload.heartbeat();
+      await this.heartbeat(context);
     }
     return true;
   }
@@ -498,27 +566,66 @@ export class Runner {
     return child;
   }
 
-  /** Commits the offset after `offset`, only if the partition is still ours. */
+  /**
+   * Commits the offset after `offset`, only while the partition is ours. A commit that fails for
+   * a reason other than the group's membership is tried again (backing off, heartbeating) until
+   * it passes or the batch is no longer ours. False when it was not committed; throws when the
+   * group answered that this member must re-join.
+   */
   private async commit(offset: string, context: BatchContext): Promise<boolean> {
-    const { payload, batch, log } = context;
-    if (!this.owns(context)) {
-      log.warn({ offset }, 'partition no longer assigned to this member: not committing');
-      return false;
-    }
+    const { payload, batch, log, lane } = context;
     const next = nextOffset(offset);
-    // Only the commit: the fetch position moved past the whole batch when it was queued.
-    await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
-    const lane = this.lanes.get(`${batch.topic}:${batch.partition}`);
-    if (lane) lane.resumeOffset = next;
+    for (let round = 1; ; round++) {
+      if (!this.owns(context)) {
+        log.warn({ offset }, 'partition no longer assigned to this member: not committing');
+        return false;
+      }
+      try {
+        // Only the commit: the fetch position moved past the whole batch when it was queued.
+        await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+        break;
+      } catch (error) {
+        if (isMembershipError(error)) throw error;
+        this.metrics.retries.inc({ stage: 'commit' });
+        const delayMs = backoffDelay(round, this.retryPolicy);
+        log.warn({ offset: next, delayMs, err: error }, 'commit failed; backing off, then committing the same offset again');
+        if (!(await this.backOff(delayMs, context))) return false;
+      }
+    }
+    lane.resumeOffset = next;
+    lane.stuckSince = null;
+    this.metrics.laneStuckSeconds.set({ topic: lane.topic, partition: String(lane.partition) }, 0);
     this.recordLag(batch, next);
     log.debug({ offset: next }, 'committed');
     return true;
   }
 
-  /** Sleeps `delayMs` in slices, heartbeating between them. False when the batch is no longer ours. */
+  /**
+   * Heartbeats if due (kafkajs sends one only when the interval has passed). Throws when the
+   * group is rebalancing or forgot this member (the batch then gives up); any other failure is
+   * logged and passes: the next heartbeat, kafkajs' own included, tries again.
+   */
+  private async heartbeat(context: BatchContext): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await context.payload.heartbeat();
+    } catch (error) {
+      if (isMembershipError(error)) throw error;
+      context.log.warn({ err: error }, 'heartbeat failed; carrying on (the next one tries again)');
+    }
+  }
+
+  /**
+   * Sleeps `delayMs` in slices, heartbeating between them; the lane counts as stuck from the first
+   * backoff until its next commit. False when the batch is no longer ours.
+   */
   private async backOff(delayMs: number, context: BatchContext): Promise<boolean> {
+    const { lane } = context;
+    lane.stuckSince ??= Date.now();
+    const stuckGauge = this.metrics.laneStuckSeconds.labels({ topic: lane.topic, partition: String(lane.partition) });
     const until = Date.now() + delayMs;
     for (;;) {
+      stuckGauge.set((Date.now() - lane.stuckSince) / 1000);
       if (!this.stillOurs(context)) {
         context.log.info('batch no longer ours (stopping, rebalanced or stale): giving up without committing');
         return false;
@@ -528,12 +635,12 @@ export class Runner {
       await sleep(Math.min(left, HEARTBEAT_SLICE_MS), this.stopSignal.signal);
       // Keeps the group session alive while we wait; throws if the group is rebalancing, which
       // ends this batch without a commit (kafkajs then re-joins and fetches from the last commit).
-      if (!this.stopping) await context.payload.heartbeat();
+      await this.heartbeat(context);
     }
   }
 
   private stillOurs(context: BatchContext): boolean {
-    return !this.stopping && context.payload.isRunning() && !context.payload.isStale() && this.owns(context);
+    return !this.stopping && context.payload.isRunning() && !context.payload.isStale() && context.lane.epoch === context.epoch && this.owns(context);
   }
 
   private owns(context: BatchContext): boolean {
@@ -543,6 +650,11 @@ export class Runner {
   private recordLag(batch: Batch, committedOffset: string): void {
     this.metrics.partitionLag.set({ topic: batch.topic, partition: String(batch.partition) }, partitionLag(batch.highWatermark, committedOffset));
   }
+}
+
+/** A commit or heartbeat error that means this member must re-join the group (see MEMBERSHIP_ERRORS). */
+function isMembershipError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && MEMBERSHIP_ERRORS.has(String((error as { type?: unknown }).type));
 }
 
 /** kafkajs log level matching the pino level (kafkajs has no trace/fatal). */

@@ -1,6 +1,13 @@
 /**
- * consumer:warehouse entrypoint (placeholder). The sink is not built yet; once it is, this file becomes:
- *   await runConsumer({ name: 'warehouse', createSink: (config, logger) => new ...Sink(...) });
+ * consumer:warehouse — keeps the MongoDB warehouse (database `ecommerce_warehouse`) with every
+ * captured row's current state and every version in `change_log` (design: README.md here).
+ * Group `cdc-warehouse`; its own variables are listed in warehouse-config.ts.
  */
-process.stderr.write('consumer:warehouse is not implemented yet (see the issue tracker)\n');
-process.exit(1);
+import { runConsumer } from '../core/run-consumer.js';
+import { warehouseConfigFromEnv } from './warehouse-config.js';
+import { WarehouseSink } from './warehouse-sink.js';
+
+await runConsumer({
+  name: 'warehouse',
+  createSink: (_config, logger) => new WarehouseSink({ config: warehouseConfigFromEnv(process.env), logger }),
+});

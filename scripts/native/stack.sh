@@ -3,6 +3,8 @@
 #
 #   scripts/native/stack.sh up                 install what is missing, start everything, register the connector
 #   scripts/native/stack.sh install            only fetch/unpack engines (Maven Central, Debian)
+#   scripts/native/stack.sh install-sink-plugins   the two MongoDB sink connectors the warehouse bench compares
+#                                              with (Maven Central); restarts a running Connect to load them
 #   scripts/native/stack.sh start [engine...]  start engines (all when none named); running ones are left alone
 #   scripts/native/stack.sh stop  [engine...]  stop engines this script started (all when none named)
 #   scripts/native/stack.sh status             one line per engine: up/down, pid, port
@@ -14,7 +16,8 @@
 #   Redis (Debian)                127.0.0.1:6379   append-only file on
 #   Kafka 3.9.1 KRaft (Maven)     127.0.0.1:9092
 #   Elasticsearch 8.19 (Maven)    127.0.0.1:9200   integ-test-zip distribution, unprivileged user
-#   mongo-java-server (Maven)     127.0.0.1:27017  H2 backend (persistent), no auth
+#   mongo-java-server (Maven)     127.0.0.1:27017  H2 backend (persistent), reports MongoDB 6.0 / wire 17,
+#                                                  SCRAM-SHA-256 user admin/admin123, login optional
 #   Kafka Connect + Debezium      127.0.0.1:8083   connector from debezium/connector-config.json
 #   Mailpit (Go module proxy)     127.0.0.1:8025   HTTP API (+ SMTP on 127.0.0.1:1025), built once with `go install`
 #
@@ -39,6 +42,7 @@ POM=$ROOT/scripts/native/pom.xml
 
 KAFKA_VERSION=3.9.1
 DEBEZIUM_VERSION=3.2.3.Final
+MONGO_KAFKA_CONNECT_VERSION=2.0.1
 ES_VERSION=8.19.21
 MAILPIT_VERSION=v1.33.1
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -195,6 +199,35 @@ install_mailpit() {
   echo "$MAILPIT_VERSION" >"$stamp"
 }
 
+# The peers of scripts/bench/warehouse-throughput.ts, not needed to run the project: Debezium's own
+# MongoDB sink (in the debezium-connector-mongodb plugin) and MongoDB's mongo-kafka-connect (its
+# "all" jar carries the driver). Each gets its own plugin folder, so Connect isolates their classes.
+install_sink_plugins() {
+  prepare_dirs
+  local changed=0
+  if [[ ! -d $STACK/plugins/debezium-connector-mongodb ]]; then
+    say "fetching the Debezium MongoDB connector $DEBEZIUM_VERSION plugin (its sink) from Maven Central"
+    mvn_quiet dependency:copy -Dartifact="io.debezium:debezium-connector-mongodb:$DEBEZIUM_VERSION:tar.gz:plugin" -DoutputDirectory="$STACK/dl"
+    tar -xzf "$STACK/dl/debezium-connector-mongodb-$DEBEZIUM_VERSION-plugin.tar.gz" -C "$STACK/plugins"
+    changed=1
+  fi
+  if [[ ! -f $STACK/plugins/mongo-kafka-connect/mongo-kafka-connect-$MONGO_KAFKA_CONNECT_VERSION-all.jar ]]; then
+    say "fetching mongo-kafka-connect $MONGO_KAFKA_CONNECT_VERSION from Maven Central"
+    mkdir -p "$STACK/plugins/mongo-kafka-connect"
+    mvn_quiet dependency:copy -Dartifact="org.mongodb.kafka:mongo-kafka-connect:$MONGO_KAFKA_CONNECT_VERSION:jar:all" -DoutputDirectory="$STACK/plugins/mongo-kafka-connect"
+    changed=1
+  fi
+  [[ $EUID -eq 0 ]] && chown -R "$STACK_USER" "$STACK/plugins"
+  # Connect scans plugin.path at start only.
+  if ((changed)) && is_running connect; then
+    JAVA17=$(find_java17) || die "Java 17 is required"
+    say "restarting connect to load the new plugins"
+    stop_engine connect
+    start_engine connect
+  fi
+  return 0
+}
+
 # --- process bookkeeping ---------------------------------------------------------------------------
 
 pid_of() { local f=$STACK/run/$1.pid; [[ -f $f ]] && cat "$f" || true; }
@@ -348,7 +381,10 @@ EOF
 
 start_mongodb() {
   mkdir -p "$STACK/data/mongodb"; [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$STACK/data/mongodb"
-  spawn mongodb "$JAVA17/bin/java" -Xmx512m -cp "$STACK/lib/mongodb/*" \
+  # The root account of docker-compose.yml's MongoDB, so `mongosh -u admin -p admin123` works on both
+  # stacks; MONGO_REQUIRE_AUTH=true refuses commands before login (see MongoWireServer.java).
+  spawn mongodb env MONGO_ROOT_USERNAME="${MONGO_ROOT_USERNAME:-admin}" MONGO_ROOT_PASSWORD="${MONGO_ROOT_PASSWORD:-admin123}" \
+    MONGO_REQUIRE_AUTH="${MONGO_REQUIRE_AUTH:-false}" "$JAVA17/bin/java" -Xmx${MONGODB_HEAP:-1g} -cp "$STACK/lib/mongodb/*" \
     "$ROOT/scripts/native/MongoWireServer.java" "$STACK/data/mongodb/warehouse.mv" 127.0.0.1 "${PORT[mongodb]}"
   wait_for "mongodb" 60 port_open "${PORT[mongodb]}"
 }
@@ -476,6 +512,7 @@ main() {
   local command=${1:-up}; shift || true
   case $command in
     install) install_engines ;;
+    install-sink-plugins) install_sink_plugins ;;
     up)
       local started=$SECONDS
       install_engines
@@ -514,7 +551,7 @@ main() {
       say "deleting data and logs in $STACK (downloads kept)"
       rm -rf "$STACK"/{data,log,run,conf,env}
       ;;
-    *) die "unknown command '$command' (up, install, start, stop, status, logs, reset)" ;;
+    *) die "unknown command '$command' (up, install, install-sink-plugins, start, stop, status, logs, reset)" ;;
   esac
 }
 

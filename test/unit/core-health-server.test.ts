@@ -12,7 +12,8 @@ describe('HealthServer', () => {
     server = null;
   });
 
-  async function serve(state: { runner: boolean; sink: boolean | 'throw' }, metrics = new Metrics('redis', { defaultMetrics: false })) {
+  type State = { runner: boolean; sink: boolean | 'throw'; stuck?: { topic: string; partition: number; seconds: number }[] };
+  async function serve(state: State, metrics = new Metrics('redis', { defaultMetrics: false })) {
     server = new HealthServer({
       port: 0,
       host: '127.0.0.1',
@@ -24,6 +25,7 @@ describe('HealthServer', () => {
           if (state.sink === 'throw') throw new Error('ECONNREFUSED');
           return state.sink;
         },
+        stuckLanes: () => state.stuck ?? [],
       },
     });
     await server.start();
@@ -48,6 +50,14 @@ describe('HealthServer', () => {
     expect(await ready.json()).toEqual({ status: 'not ready', runner: true, sink: false });
 
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  it('lists the stuck lanes in the /ready body', async () => {
+    const stuck = [{ topic: 'ecommerce.public.orders', partition: 2, seconds: 42.5 }];
+    const base = await serve({ runner: false, sink: true, stuck });
+    const ready = await fetch(`${base}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: 'not ready', runner: false, sink: true, stuckLanes: stuck });
   });
 
   it('serves the consumer metrics in Prometheus text format', async () => {

@@ -311,3 +311,15 @@ describe('decodeMessage refuses what it cannot decode, with a DecodeError saying
     expect(() => decodeMessage(messageOf(f, { topic: 'customers' }))).toThrow(/not <prefix>\.<schema>\.<table>/);
   });
 });
+
+describe('source commit time in microseconds and capture time', () => {
+  it('keeps source.ts_us exactly and the envelope ts_ms', async () => {
+    const { fixtureEvent } = await import('../helpers/fixtures.js');
+    const event = fixtureEvent('orders-update');
+    expect(event.op).toBe('update');
+    if (event.op !== 'update') return;
+    expect(event.source.commitTimeUs).toBe('1795513175790049');
+    expect(event.source.commitTimeMs).toBe(1795513175790);
+    expect(event.source.captureTimeMs).toBe(1795513176164);
+  });
+});

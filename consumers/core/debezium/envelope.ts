@@ -34,7 +34,7 @@ export function eventFromEnvelope(
   const source = payload.source;
   const table = text(source.table, 'source.table');
   const schemaName = text(source.schema, 'source.schema');
-  const position = sourcePosition(source);
+  const position = sourcePosition(source, payload);
 
   if (op === 't') return { op: 'truncate', table, schema: schemaName, key, kafka, source: position };
   if (!Object.hasOwn(ROW_OPS, op)) throw new Error(`unknown op ${JSON.stringify(op)}`);
@@ -62,7 +62,7 @@ function rowImage(payload: JsonObject, schema: ConnectSchema | null, image: 'bef
   return convertRow(value, schema && fieldSchema(schema, image, 'value schema'), image);
 }
 
-function sourcePosition(source: JsonObject): SourcePosition {
+function sourcePosition(source: JsonObject, payload: JsonObject): SourcePosition {
   const lsn = lsnDigits(source.lsn);
   if (lsn === undefined) throw new Error(`source.lsn is missing or not an unsigned integer`);
   const rawTxId = source.txId ?? null;
@@ -71,13 +71,19 @@ function sourcePosition(source: JsonObject): SourcePosition {
   const tsMs = numberOf(source.ts_ms);
   if (tsMs === undefined) throw new Error('source.ts_ms is missing or not a number');
   const snapshot = isSnapshot(source.snapshot ?? null);
-  return {
+  const position: { -readonly [K in keyof SourcePosition]: SourcePosition[K] } = {
     lsn,
     version: rowVersion(lsn, snapshot),
     txId,
     commitTimeMs: tsMs,
     snapshot,
   };
+  // Optional: older Debezium versions send neither; a malformed one is left out rather than guessed.
+  const tsUs = lsnDigits(source.ts_us);
+  if (tsUs !== undefined) position.commitTimeUs = tsUs;
+  const capturedMs = numberOf(payload.ts_ms);
+  if (capturedMs !== undefined) position.captureTimeMs = capturedMs;
+  return position;
 }
 
 /** The LSN as exact digits without leading zeros, or undefined when it is not an unsigned integer. */
