@@ -28,6 +28,8 @@ export interface ConsumerDefinition {
   name: string;
   /** Health port when no variable sets one; required for consumers not in DEFAULT_HEALTH_PORTS. */
   defaultHealthPort?: number;
+  /** MAX_EVENTS_PER_WRITE when neither <NAME>_MAX_EVENTS_PER_WRITE nor MAX_EVENTS_PER_WRITE is set. */
+  defaultMaxEventsPerWrite?: number;
   /**
    * Builds the sink (not started yet). Read the sink's own variables here with
    * `envReader(process.env)`; a ConfigError thrown here stops start-up like a bad common variable.
@@ -65,7 +67,7 @@ export async function runConsumer(definition: ConsumerDefinition, options: RunCo
 
   let config: ConsumerConfig;
   try {
-    config = loadConfig(definition.name, env, { healthPort: definition.defaultHealthPort });
+    config = loadConfig(definition.name, env, { healthPort: definition.defaultHealthPort, maxEventsPerWrite: definition.defaultMaxEventsPerWrite });
   } catch (error) {
     return configFailure(definition.name, error, exit);
   }

@@ -11,6 +11,9 @@ import { NotificationSink } from './notification-sink.js';
 
 await runConsumer({
   name: 'notification',
+  // A write waits for its notifications' provider calls (~10-50 ms each, more under load), and
+  // kafkajs heartbeats only between writes: 100 events keep a write far inside the 30 s session.
+  defaultMaxEventsPerWrite: 100,
   createSink: (_config, logger, metrics) => new NotificationSink({ config: loadNotificationConfig(process.env), logger, metrics }),
   companions: [{
     name: 'contacts',

@@ -52,6 +52,11 @@ export class TwilioPeer {
       peer.sockets.add(socket);
       socket.once('close', () => peer.sockets.delete(socket));
     });
+    // Idle keep-alive connections live as long as at the providers' front ends (minutes), not Node's
+    // 5 s: a client reusing a socket the server is just closing gets ECONNRESET, which for a
+    // request that may have been taken is an in-doubt outcome.
+    server.keepAliveTimeout = 120_000;
+    server.headersTimeout = 125_000;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return peer;
   }

@@ -33,6 +33,13 @@ describe('companion pipelines', () => {
     expect(await renderMetrics([main])).toBe(await main.render());
   });
 
+  it('a consumer default for MAX_EVENTS_PER_WRITE, overridden by <NAME>_MAX_EVENTS_PER_WRITE or MAX_EVENTS_PER_WRITE', () => {
+    expect(loadConfig('notification', {}, { maxEventsPerWrite: 100 }).maxEventsPerWrite).toBe(100);
+    expect(loadConfig('notification', { MAX_EVENTS_PER_WRITE: '500' }, { maxEventsPerWrite: 100 }).maxEventsPerWrite).toBe(500);
+    expect(loadConfig('notification', { MAX_EVENTS_PER_WRITE: '500', NOTIFICATION_MAX_EVENTS_PER_WRITE: '50' }, { maxEventsPerWrite: 100 }).maxEventsPerWrite).toBe(50);
+    expect(loadConfig('redis', {}).maxEventsPerWrite).toBe(1000);
+  });
+
   it('KAFKA_SESSION_TIMEOUT_MS: default 30 s, at least the broker minimum of 6 s', () => {
     expect(loadConfig('notification', {}).sessionTimeoutMs).toBe(30_000);
     expect(loadConfig('notification', { KAFKA_SESSION_TIMEOUT_MS: '6000' }).sessionTimeoutMs).toBe(6_000);
