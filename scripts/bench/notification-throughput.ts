@@ -22,6 +22,8 @@
  *    `ts_ms`; accepted = the consumer's ledger record right after the server's "250"), and as an
  *    independent check the same for a sample of mails from Mailpit's own receive time.
  *
+ * BENCH_MAX_EVENTS_PER_WRITE sets the consumer's NOTIFICATION_MAX_EVENTS_PER_WRITE (default 100).
+ *
  * Rate limits are off (NOTIFY_RATE_LIMIT_*=0): at this load every customer gets many mails a
  * minute. Everything created (rows, groups, keys, mails) is removed at the end. Needs the native
  * stack (pids in .stack/run for the CPU accounting) or at least its engines' addresses.
@@ -42,7 +44,7 @@ import { TwilioPeer } from '../../test/helpers/twilio-peer.js';
 
 const CHANGES = Number(process.env.BENCH_STATUS_CHANGES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const PACED_RATES = (process.env.BENCH_PACED_RATES ?? '280,56,28').split(',').map(Number);
+const PACED_RATES = (process.env.BENCH_PACED_RATES ?? '280,56,28').split(',').map(Number).filter((rate) => rate > 0);
 const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 30);
 const CUSTOMERS = 1_000;
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
         ...twilio.env(), ...fcm.env(),
         NOTIFY_RATE_LIMIT_EMAIL_PER_MINUTE: '0', NOTIFY_RATE_LIMIT_SMS_PER_MINUTE: '0', NOTIFY_RATE_LIMIT_PUSH_PER_MINUTE: '0',
         RETRY_INITIAL_MS: '200', RETRY_MAX_MS: '30000',
+        ...(process.env.BENCH_MAX_EVENTS_PER_WRITE ? { NOTIFICATION_MAX_EVENTS_PER_WRITE: process.env.BENCH_MAX_EVENTS_PER_WRITE } : {}),
       }),
       join(dir, 'consumer.log'),
       // BENCH_PROFILE_DIR: a V8 CPU profile of the consumer, written when it stops.
