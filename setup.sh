@@ -6,7 +6,7 @@
 #   ./setup.sh --native        the native stack even where Docker is available
 #   ./setup.sh --docker        Docker Compose, failing if no Docker engine answers
 #   ./setup.sh status          each engine up/down, and the connector's state
-#   ./setup.sh logs <engine>   an engine's log (postgres redis kafka elasticsearch mongodb connect)
+#   ./setup.sh logs <engine>   an engine's log (postgres redis kafka elasticsearch mongodb connect mailpit)
 #   ./setup.sh down            stop what setup started (data kept)
 #   ./setup.sh reset           stop and delete all data
 #
@@ -50,8 +50,8 @@ ensure_env_file() { # .env for the consumers (and for compose's variables); neve
 shift_env_ports() {
   local offset=${CDC_PORT_OFFSET:-0} port
   ((offset > 0)) || return 0
-  for port in 5432 9092 8083 9200 6379 27017; do
-    sed -i -E "s#^((POSTGRES|KAFKA|ELASTICSEARCH|REDIS|MONGODB)_[A-Z_]+=(.*[:@/])?127\.0\.0\.1):$port\b#\1:$((port + offset))#" .env
+  for port in 5432 9092 8083 9200 6379 27017 1025 8025; do
+    sed -i -E "s#^((POSTGRES|KAFKA|ELASTICSEARCH|REDIS|MONGODB|SMTP|MAILPIT)_[A-Z_]+=(.*[:@/])?127\.0\.0\.1):$port\b#\1:$((port + offset))#" .env
   done
   # The consumers' health ports and the pipeline page move along (npm start, npm run dashboard).
   {
@@ -86,7 +86,7 @@ up_docker() {
 }
 
 up_native() {
-  say "starting the native stack (no Docker): PostgreSQL, Redis, Kafka, Elasticsearch, MongoDB-wire, Kafka Connect"
+  say "starting the native stack (no Docker): PostgreSQL, Redis, Kafka, Elasticsearch, MongoDB-wire, Kafka Connect, Mailpit"
   ensure_env_file native
   scripts/native/stack.sh up
 }
@@ -112,6 +112,7 @@ Look:
   curl "localhost:9200/orders/_search?pretty"
   redis-cli GET order:1
   npm run dlq -- list
+  curl "localhost:8025/api/v1/messages"    # the notification emails (Mailpit)
   ./setup.sh status
 
 Run the tests:

@@ -192,12 +192,14 @@ const BROKER = /^[^\s:,]+:\d{1,5}$/;
 
 /**
  * Parses the common consumer configuration. Throws ConfigError on the first bad variable.
- * `defaults.healthPort` is for consumers not in DEFAULT_HEALTH_PORTS (new consumers).
+ * `defaults.healthPort` is for consumers not in DEFAULT_HEALTH_PORTS (new consumers);
+ * `defaults.maxEventsPerWrite` for a sink whose writes take long per event (kafkajs heartbeats
+ * only between writes, so one write must stay well inside the group session timeout).
  */
 export function loadConfig(
   consumer: string,
   env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env,
-  defaults: { healthPort?: number } = {},
+  defaults: { healthPort?: number; maxEventsPerWrite?: number } = {},
 ): ConsumerConfig {
   if (!/^[a-z][a-z0-9-]*$/.test(consumer)) {
     throw new ConfigError('consumer name', `consumer name ${JSON.stringify(consumer)} must be lower-case letters, digits and dashes`);
@@ -242,7 +244,7 @@ export function loadConfig(
     groupId: read.string(scoped('CONSUMER_GROUP'), `cdc-${consumer}`),
     fromBeginning: read.bool('FROM_BEGINNING', true),
     partitionsConcurrency: read.int('PARTITIONS_CONCURRENCY', 3, { min: 1, max: 256 }),
-    maxEventsPerWrite: read.int('MAX_EVENTS_PER_WRITE', 1000, { min: 1, max: 100_000 }),
+    maxEventsPerWrite: read.int(scoped('MAX_EVENTS_PER_WRITE'), defaults.maxEventsPerWrite ?? 1000, { min: 1, max: 100_000 }),
     fetchMaxBytesPerPartition: read.int('FETCH_MAX_BYTES_PER_PARTITION', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
     fetchMaxWaitMs: read.int('FETCH_MAX_WAIT_MS', DEFAULT_FETCH_MAX_WAIT_MS, { min: 1, max: 60_000 }),
     fetchMinBytes: read.int('FETCH_MIN_BYTES', DEFAULT_FETCH_MIN_BYTES, { min: 1, max: 64 * 1024 * 1024 }),

@@ -4,13 +4,13 @@
  * - GET /ready   200 only when the runner has joined its consumer group, no partition has been
  *                retrying without progress for longer than LANE_STUCK_AFTER_MS, AND the sink
  *                says its engine is reachable, else 503 with the reason (stuck lanes listed);
- * - GET /metrics Prometheus text from the consumer's registry.
+ * - GET /metrics Prometheus text from the consumer's registry (and its companions', see run-consumer.ts).
  * It never blocks consuming: each check is answered from in-memory state plus one sink ping.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
+import { renderMetrics, type Metrics } from './metrics.js';
 
 export interface ReadinessSources {
   /** True once the runner joined the group (and is not stopping). */
@@ -28,7 +28,7 @@ export class HealthServer {
   private closed = false;
 
   constructor(
-    private readonly options: { port: number; host?: string; metrics: Metrics; readiness: ReadinessSources; logger: Logger },
+    private readonly options: { port: number; host?: string; metrics: Metrics; moreMetrics?: readonly Metrics[]; readiness: ReadinessSources; logger: Logger },
   ) {
     this.server = http.createServer((request, response) => {
       this.handle(request.method ?? 'GET', request.url ?? '/', response).catch((error: unknown) => {
@@ -96,7 +96,7 @@ export class HealthServer {
       }
       case '/metrics':
         response.writeHead(200, { 'content-type': this.options.metrics.contentType });
-        response.end(await this.options.metrics.render());
+        response.end(await renderMetrics([this.options.metrics, ...(this.options.moreMetrics ?? [])]));
         return;
       default:
         json(response, 404, { error: `no route ${path}; try /live, /ready or /metrics` });

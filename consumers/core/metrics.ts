@@ -3,7 +3,7 @@
  * health-server.ts). Every series carries the `consumer` label. Only the runner records; sinks
  * may add their own metrics to `metrics.registry`.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type EventResult = 'ok' | 'dead_lettered';
 
@@ -123,4 +123,15 @@ export class Metrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/**
+ * Prometheus text of several Metrics of one process (a consumer and its companion pipelines) as
+ * one exposition: series of the same name are merged under one HELP/TYPE, told apart by their
+ * `consumer` label.
+ */
+export async function renderMetrics(all: readonly Metrics[]): Promise<string> {
+  if (all.length === 1) return all[0]!.render();
+  const merged = AggregatorRegistry.aggregate(await Promise.all(all.map((m) => m.registry.getMetricsAsJSON())));
+  return merged.metrics();
 }

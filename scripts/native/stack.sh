@@ -11,7 +11,7 @@
 #   scripts/native/stack.sh logs <engine>      follow an engine's log (set LOG_LINES / NO_FOLLOW=1 to tweak)
 #   scripts/native/stack.sh reset              stop everything and delete all data (downloads are kept)
 #
-# Engines: postgres redis kafka elasticsearch mongodb connect
+# Engines: postgres redis kafka elasticsearch mongodb connect mailpit
 #   PostgreSQL 15 (Debian)        127.0.0.1:5432   own cluster, wal_level=logical, loaded with postgres/init.sql
 #   Redis (Debian)                127.0.0.1:6379   append-only file on
 #   Kafka 3.9.1 KRaft (Maven)     127.0.0.1:9092
@@ -19,6 +19,7 @@
 #   mongo-java-server (Maven)     127.0.0.1:27017  H2 backend (persistent), reports MongoDB 6.0 / wire 17,
 #                                                  SCRAM-SHA-256 user admin/admin123, login optional
 #   Kafka Connect + Debezium      127.0.0.1:8083   connector from debezium/connector-config.json
+#   Mailpit (Go module proxy)     127.0.0.1:8025   HTTP API (+ SMTP on 127.0.0.1:1025), built once with `go install`
 #
 # Ports: the compose ports above. CDC_PORT_OFFSET=N (at the first `up`; remembered in
 # .stack/port-offset) adds N to every port, so a second checkout can run a private stack beside the
@@ -26,6 +27,7 @@
 #
 # Everything lives in one git-ignored folder, .stack/ (override with CDC_STACK_DIR):
 #   lib/ opt/ plugins/ dl/   engines (cached; Maven's own cache is ~/.m2)
+#   bin/mailpit              Mailpit, built from its Go module (Go's own cache is ~/go)
 #   data/<engine>/           data
 #   log/<engine>.log         logs
 #   run/<engine>.pid         processes this script started
@@ -42,9 +44,10 @@ KAFKA_VERSION=3.9.1
 DEBEZIUM_VERSION=3.2.3.Final
 MONGO_KAFKA_CONNECT_VERSION=2.0.1
 ES_VERSION=8.19.21
+MAILPIT_VERSION=v1.33.1
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 JAVA_HOME_17=${JAVA_HOME_17:-}
-ALL_ENGINES=(postgres redis kafka elasticsearch mongodb connect)
+ALL_ENGINES=(postgres redis kafka elasticsearch mongodb connect mailpit)
 STACK_USER=cdcstack
 # The connector's database password (debezium/connector-config.json refers to it): the environment,
 # else .env, else the one postgres/init.sql gives the role.
@@ -59,9 +62,10 @@ if [[ -z ${CDC_PORT_OFFSET:-} && -f $STACK/port-offset ]]; then CDC_PORT_OFFSET=
 PORT_OFFSET=${CDC_PORT_OFFSET:-0}
 [[ $PORT_OFFSET =~ ^[0-9]+$ ]] || { echo "[native] ERROR: CDC_PORT_OFFSET must be a non-negative integer" >&2; exit 1; }
 port() { echo $(($1 + PORT_OFFSET)); }
-declare -A PORT=([postgres]=$(port 5432) [redis]=$(port 6379) [kafka]=$(port 9092) [elasticsearch]=$(port 9200) [mongodb]=$(port 27017) [connect]=$(port 8083))
+declare -A PORT=([postgres]=$(port 5432) [redis]=$(port 6379) [kafka]=$(port 9092) [elasticsearch]=$(port 9200) [mongodb]=$(port 27017) [connect]=$(port 8083) [mailpit]=$(port 8025))
 KAFKA_CONTROLLER_PORT=$(port 9093)
 ES_TRANSPORT_PORT=$(port 9300)
+MAILPIT_SMTP_PORT=$(port 1025)
 
 say() { printf '[native] %s\n' "$*"; }
 die() { printf '[native] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -181,9 +185,29 @@ install_engines() {
     rm -rf "$STACK/opt/elasticsearch-$ES_VERSION"
     unzip -q "$STACK/dl/elasticsearch-$ES_VERSION.zip" -d "$STACK/opt"
   fi
+  install_mailpit
   # Elasticsearch writes its keystore and temp files under its home.
   [[ $EUID -eq 0 ]] && chown -R "$STACK_USER" "$STACK/opt/elasticsearch-$ES_VERSION"
   return 0
+}
+
+# Mailpit is not in Maven Central or Debian: it is built from its Go module, fetched through the Go
+# module proxy (~3 min cold on 2 cores, once; Go caches the module in ~/go). The web UI's assets are
+# not in the module (the UI page is blank), its SMTP server and REST API (/api/v1/...) are complete.
+# The version stamp makes a version bump rebuild it.
+install_mailpit() {
+  local stamp=$STACK/bin/mailpit.version
+  [[ -x $STACK/bin/mailpit && $(cat "$stamp" 2>/dev/null) == "$MAILPIT_VERSION" ]] && return 0
+  command -v go >/dev/null || apt_install golang-go
+  say "building Mailpit $MAILPIT_VERSION from its Go module (github.com/axllent/mailpit, ~3 min cold)"
+  mkdir -p "$STACK/bin"
+  local log=$STACK/log/mailpit-build.log
+  # -trimpath and -s -w: a 24 MB binary instead of 35 MB; -X sets the version it reports.
+  GOBIN=$STACK/bin GOFLAGS=-buildvcs=false go install -trimpath \
+    -ldflags "-s -w -X github.com/axllent/mailpit/config.Version=$MAILPIT_VERSION" \
+    "github.com/axllent/mailpit@$MAILPIT_VERSION" >"$log" 2>&1 \
+    || { tail -20 "$log" >&2; die "building Mailpit failed (full log: $log); it needs Go 1.24+ and the Go module proxy"; }
+  echo "$MAILPIT_VERSION" >"$stamp"
 }
 
 # The peers of scripts/bench/warehouse-throughput.ts, not needed to run the project: Debezium's own
@@ -435,6 +459,21 @@ EOF
   wait_for "connect" 180 curl -sf "http://127.0.0.1:${PORT[connect]}/connectors"
 }
 
+start_mailpit() {
+  local data=$STACK/data/mailpit
+  mkdir -p "$data"; [[ $EUID -eq 0 ]] && chown "$STACK_USER" "$data"
+  [[ -x $STACK/bin/mailpit ]] || die "mailpit is not built yet: run scripts/native/stack.sh install"
+  port_open "$MAILPIT_SMTP_PORT" && die "port $MAILPIT_SMTP_PORT (mailpit SMTP) is already in use by a process this stack did not start"
+  # As in docker-compose.yml: any SMTP login accepted without TLS. Chaos is enabled so tests can
+  # inject SMTP errors (PUT /api/v1/chaos); --max keeps the newest messages (default 500 is too few
+  # for the notification benchmark).
+  spawn mailpit "$STACK/bin/mailpit" --database "$data/mailpit.db" \
+    --listen "127.0.0.1:${PORT[mailpit]}" --smtp "127.0.0.1:$MAILPIT_SMTP_PORT" \
+    --max "${MAILPIT_MAX_MESSAGES:-50000}" --smtp-auth-accept-any --smtp-auth-allow-insecure \
+    --enable-chaos --disable-version-check
+  wait_for "mailpit" 60 curl -sf "http://127.0.0.1:${PORT[mailpit]}/api/v1/info"
+}
+
 start_engine() {
   local engine=$1
   if is_running "$engine"; then say "$engine: already running (pid $(pid_of "$engine"))"; return; fi
@@ -478,6 +517,8 @@ KAFKA_CONNECT_URL=http://127.0.0.1:${PORT[connect]}
 ELASTICSEARCH_URL=http://127.0.0.1:${PORT[elasticsearch]}
 REDIS_URL=redis://127.0.0.1:${PORT[redis]}
 MONGODB_URL=mongodb://127.0.0.1:${PORT[mongodb]}
+MAILPIT_URL=http://127.0.0.1:${PORT[mailpit]}
+SMTP_URL=smtp://127.0.0.1:$MAILPIT_SMTP_PORT
 EOF
 }
 

@@ -15,11 +15,18 @@ const containerOf: Record<EngineName, string> = {
   elasticsearch: 'elasticsearch',
   redis: 'redis_cache',
   mongodb: 'mongo_warehouse',
+  mailpit: 'mailpit',
+  smtp: 'mailpit',
 };
 
 function stackMode(): 'native' | 'docker' {
   const file = '.stack/mode';
   return existsSync(file) && readFileSync(file, 'utf8').trim() === 'docker' ? 'docker' : 'native';
+}
+
+/** Mailpit's HTTP API and its SMTP server are one engine of the stack. */
+function nativeEngine(name: EngineName): string {
+  return name === 'smtp' ? 'mailpit' : name;
 }
 
 function run(command: string, args: string[]): void {
@@ -29,11 +36,11 @@ function run(command: string, args: string[]): void {
 /** Stops the engine; returns once its process is gone. */
 export function stopEngine(name: EngineName): void {
   if (stackMode() === 'docker') run('docker', ['stop', containerOf[name]]);
-  else run('scripts/native/stack.sh', ['stop', name]);
+  else run('scripts/native/stack.sh', ['stop', nativeEngine(name)]);
 }
 
 /** Starts the engine again; returns once it answers (the stack script waits for readiness). */
 export function startEngine(name: EngineName): void {
   if (stackMode() === 'docker') run('docker', ['start', containerOf[name]]);
-  else run('scripts/native/stack.sh', ['start', name]);
+  else run('scripts/native/stack.sh', ['start', nativeEngine(name)]);
 }

@@ -4,7 +4,7 @@
  * runtime and imports this file.
  */
 
-export type EngineName = 'postgres' | 'kafka' | 'connect' | 'elasticsearch' | 'redis' | 'mongodb';
+export type EngineName = 'postgres' | 'kafka' | 'connect' | 'elasticsearch' | 'redis' | 'mongodb' | 'mailpit' | 'smtp';
 
 export interface EngineUrls {
   /** libpq URL of the shop database (superuser), e.g. postgres://postgres:postgres@127.0.0.1:5432/ecommerce */
@@ -16,6 +16,10 @@ export interface EngineUrls {
   elasticsearch: string;
   redis: string;
   mongodb: string;
+  /** Mailpit's HTTP API (read back what was sent, inject SMTP chaos), e.g. http://127.0.0.1:8025 */
+  mailpit: string;
+  /** Mailpit's SMTP server, e.g. smtp://127.0.0.1:1025 */
+  smtp: string;
 }
 
 /** Engine addresses from the environment, with the stack's loopback defaults. */
@@ -27,6 +31,8 @@ export function engineUrlsFromEnv(env: NodeJS.ProcessEnv = process.env): EngineU
     elasticsearch: env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
     redis: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     mongodb: env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017',
+    mailpit: env.MAILPIT_URL ?? 'http://127.0.0.1:8025',
+    smtp: env.SMTP_URL ?? 'smtp://127.0.0.1:1025',
   };
 }
 

@@ -15,6 +15,20 @@ function tcpConnect(host: string, port: number): Promise<void> {
   });
 }
 
+/** Connects and waits for the server's "220" greeting (an open port alone could be anything). */
+function smtpGreeting(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, timeout: TIMEOUT_MS });
+    socket.once('data', (chunk) => {
+      socket.end('QUIT\r\n');
+      if (chunk.toString('latin1').startsWith('220')) resolve();
+      else reject(new Error(`unexpected SMTP greeting: ${chunk.toString('latin1').slice(0, 80)}`));
+    });
+    socket.once('timeout', () => { socket.destroy(); reject(new Error('timeout waiting for the SMTP greeting')); });
+    socket.once('error', (error) => { socket.destroy(); reject(error); });
+  });
+}
+
 async function httpOk(url: string): Promise<void> {
   const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
   if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`);
@@ -41,6 +55,14 @@ export async function probeEngine(name: EngineName, url: string): Promise<string
       case 'elasticsearch':
         await httpOk(`${url.replace(/\/$/, '')}/_cluster/health`);
         break;
+      case 'mailpit':
+        await httpOk(`${url.replace(/\/$/, '')}/api/v1/info`);
+        break;
+      case 'smtp': {
+        const parsed = new URL(url);
+        await smtpGreeting(parsed.hostname, Number(parsed.port || 25));
+        break;
+      }
       case 'redis':
       case 'mongodb': {
         const parsed = new URL(url);
