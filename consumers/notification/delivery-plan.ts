@@ -3,9 +3,10 @@
  * with its ledger claim and its rendered message, or with the reason it is skipped. Pure (no I/O):
  * the sink looks the contact up first and hands it in.
  *
- * Skips are decided here and recorded in the ledger like any outcome (never an error): no phone
- * number or push token, the customer opted out of the channel, the customer was deleted, or the
- * channel has no credentials (the message then goes to the dev outbox). The per-recipient rate
+ * Skips are decided here and recorded in the ledger like any outcome (never an error): the change
+ * is older than the ledger remembers, no phone number or push token, the customer opted out of
+ * the channel, the customer was deleted, or the channel has no credentials (the message then goes
+ * to the dev outbox). The per-recipient rate
  * limit is checked later, atomically with the claim. Rendering errors (a template variable the
  * row does not have, a malformed amount) throw PermanentError: the change is dead-lettered.
  */
@@ -30,6 +31,13 @@ export interface PlanSettings {
   readonly live: Readonly<Record<ChannelName, boolean>>;
   /** ledger.keys.rate */
   readonly rateKey: (channel: ChannelName, who: string) => string;
+  /**
+   * How long the ledger remembers a delivery (NOTIFY_LEDGER_TTL_DAYS) and the clock: a change
+   * committed longer ago than that is skipped, never sent, because the ledger may have forgotten
+   * that it was sent (a dead letter replayed weeks later, a replay of a long-retained topic).
+   * Unset: no age check (tests of rendering on old captured messages).
+   */
+  readonly memory?: { readonly ledgerTtlMs: number; readonly now: () => number };
 }
 
 export interface Delivery {
@@ -115,7 +123,9 @@ export function planDeliveries(event: RowChangeEvent, match: RuleMatch, to: Addr
     const id = deliveryId(key);
     const address = addressFor(channel, to);
     let skipReason: string | null = null;
-    if (to.deleted) skipReason = 'customer deleted';
+    if (settings.memory && settings.memory.now() - event.source.commitTimeMs >= settings.memory.ledgerTtlMs) {
+      skipReason = 'older than the ledger remembers (NOTIFY_LEDGER_TTL_DAYS): it may have been sent already';
+    } else if (to.deleted) skipReason = 'customer deleted';
     else if (address === null || address.trim() === '') skipReason = MISSING_ADDRESS[channel];
     else if (to.optedOut.has(channel)) skipReason = `opted out of ${channel}`;
 

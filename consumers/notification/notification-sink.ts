@@ -142,6 +142,7 @@ export class NotificationSink implements Sink {
       inDoubt: config.inDoubt,
       live: { email: true, sms: this.channels.sms !== null, push: this.channels.push !== null },
       rateKey: (channel, who) => this.ledger.keys.rate(channel, who),
+      memory: { ledgerTtlMs: config.ledgerTtlSeconds * 1000, now: Date.now },
     };
     this.counters = sinkMetrics(options.metrics);
   }

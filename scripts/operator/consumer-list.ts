@@ -48,7 +48,13 @@ export const CONSUMERS: readonly ConsumerEntry[] = Object.freeze([
     main: 'consumers/warehouse/main.ts',
     load: async () => (await import('../../consumers/warehouse/definition.js')).definition,
   },
-  // notification (9104) joins here when its definition.ts lands.
+  {
+    name: 'notification',
+    healthPort: 9104,
+    npmScript: 'consumer:notification',
+    main: 'consumers/notification/main.ts',
+    load: async () => (await import('../../consumers/notification/definition.js')).definition,
+  },
 ]);
 
 /** The entry named `name`, or an error listing the known names. */

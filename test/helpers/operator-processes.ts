@@ -24,6 +24,9 @@ export const SINK_ISOLATION: Readonly<Record<string, (run: string) => Record<str
   redis: (run) => ({ REDIS_KEY_PREFIX: `${run}:` }),
   elasticsearch: (run) => ({ ES_INDEX_PREFIX: `${run}-` }),
   warehouse: (run) => ({ WAREHOUSE_DATABASE: warehouseDatabase(run) }),
+  // Its ledger, contacts and rate limits under the run's Redis prefix; mail to the stack's Mailpit;
+  // no SMS/push credentials, so those go to the dev outbox.
+  notification: (run) => ({ NOTIFY_KEY_PREFIX: `${run}:notify:`, SMTP_URL: engines().smtp }),
 };
 
 /** The run's own warehouse database (MongoDB names: letters, digits, _ and -, at most 63). */

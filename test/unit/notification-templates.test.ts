@@ -131,6 +131,16 @@ describe('delivery planning', () => {
     expect((deliveries[1]!.message as SmsMessage).body).toContain('payment of 25000.00 USD');
   });
 
+  it('skips, never sends, a change older than the ledger remembers (it may have been sent already)', () => {
+    const ledgerTtlMs = 8 * 86_400_000;
+    const at = (ageMs: number) => settings({ memory: { ledgerTtlMs, now: () => orderPaid.source.commitTimeMs + ageMs } });
+    const fresh = plan(orderPaid, contact(), at(ledgerTtlMs - 1));
+    expect(fresh.map((d) => d.claim.skipReason)).toEqual([null, null, null]);
+    const old = plan(orderPaid, contact(), at(ledgerTtlMs));
+    expect(old.map((d) => d.claim.skipReason)).toEqual(old.map(() => expect.stringMatching(/^older than the ledger remembers/)));
+    expect(old.every((d) => d.claim.rate === null)).toBe(true);
+  });
+
   it('the welcome email goes to the customers row itself; low stock to the operations address', () => {
     const created = fixtureEvent('customers-create') as RowChangeEvent;
     const [welcome] = planDeliveries(created, matchRules(rules, created)[0]!, addresseeFromCustomerRow(created.key, created.after!, new Set()), settings());
