@@ -225,7 +225,8 @@ export function loadConfig(
 
   // The broker's group.min/max.session.timeout.ms defaults bound the session.
   const sessionTimeoutMs = read.int('KAFKA_SESSION_TIMEOUT_MS', 45_000, { min: 6_000, max: 1_800_000 });
-  const heartbeatIntervalMs = read.int('KAFKA_HEARTBEAT_INTERVAL_MS', 3_000, { min: 100, max: 600_000 });
+  // Unset, the heartbeat follows a short session down (a 6 s session heartbeats every 2 s).
+  const heartbeatIntervalMs = read.int('KAFKA_HEARTBEAT_INTERVAL_MS', Math.min(3_000, Math.floor(sessionTimeoutMs / 3)), { min: 100, max: 600_000 });
   if (heartbeatIntervalMs * 3 > sessionTimeoutMs) {
     throw new ConfigError(
       'KAFKA_HEARTBEAT_INTERVAL_MS',

@@ -62,6 +62,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'mailpit'
         NOTIFY_RATE_LIMIT_EMAIL_PER_MINUTE: '0', NOTIFY_RATE_LIMIT_SMS_PER_MINUTE: '0', NOTIFY_RATE_LIMIT_PUSH_PER_MINUTE: '0',
         // A killed member's partitions move on after 6 s, not 30 s.
         KAFKA_SESSION_TIMEOUT_MS: '6000',
+        KAFKA_HEARTBEAT_INTERVAL_MS: '2000',
       }),
       logPath(dir, `consumer-${starts++}`),
     );
@@ -96,7 +97,10 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'mailpit'
     const began = Date.now();
     const phase = (what: string) => console.log(`[notification-crash] ${what} after ${Math.round((Date.now() - began) / 1000)} s`);
     consumer = start();
-    await waitCaughtUp(kafka, `${group}-contacts`, [CUSTOMERS_TOPIC], 120_000);
+    await waitCaughtUp(kafka, `${group}-contacts`, [CUSTOMERS_TOPIC], 120_000).catch((error: Error) => {
+      // A consumer that exited at start-up (e.g. a configuration error) says why in its log.
+      throw new Error(`${error.message}; the consumer ${consumer?.running ? 'runs' : 'exited'}, its log ends:\n${consumer?.log().slice(-2_000)}`);
+    });
     const customers: TestCustomer[] = [];
     for (let i = 0; i < CUSTOMERS; i++) customers.push(await shop.customer(`c${i}`));
 

@@ -45,4 +45,11 @@ describe('companion pipelines', () => {
     expect(loadConfig('notification', { KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '2000' }).session.timeoutMs).toBe(6_000);
     expect(() => loadConfig('notification', { KAFKA_SESSION_TIMEOUT_MS: '1000' })).toThrow(/KAFKA_SESSION_TIMEOUT_MS/);
   });
+
+  it('KAFKA_HEARTBEAT_INTERVAL_MS: 3 s by default, a third of a session shorter than 9 s when unset', () => {
+    expect(loadConfig('notification', {}).session.heartbeatIntervalMs).toBe(3_000);
+    expect(loadConfig('notification', { KAFKA_SESSION_TIMEOUT_MS: '6000' }).session.heartbeatIntervalMs).toBe(2_000);
+    expect(loadConfig('notification', { KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '500' }).session.heartbeatIntervalMs).toBe(500);
+    expect(() => loadConfig('notification', { KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '3000' })).toThrow(/at most a third/);
+  });
 });
