@@ -31,8 +31,9 @@ import { LUA_HELPERS } from './lua-helpers.js';
  *   ("" in a view arg means null/absent.)
  *
  * Returns "applied" or "stale". Bad data is refused with an error reply starting with
- * "BADEVENT" BEFORE anything is written (Redis does not roll a script back), so a refused event
- * leaves no partial effect.
+ * "BADEVENT", and a derived key of the wrong type with one starting with "WRONGTYPE", BEFORE
+ * anything is written (Redis does not roll a script back), so a refused event leaves no partial
+ * effect.
  *
  * Why Lua does no cjson round trip of rows: cjson re-encodes numbers with 14 significant
  * digits, which would corrupt exact values. Rows are stored exactly as the client serialised
@@ -84,6 +85,23 @@ if op == 'upsert' then
   end
 end
 
+-- Every derived key this change writes must have the type the cache keeps there (a key a user
+-- overwrote by hand, say): checked here, so a refusal leaves no half-written change.
+local old_customer, old_order
+if view == 'order' then
+  old_customer = id_of(old and json_member_raw(old, 'customer_id')) or arg_c
+  require_type(prefix .. 'orders:by_created_at', 'zset')
+  require_type(prefix .. 'recent_orders', 'list')
+  if old_customer then require_type(prefix .. 'customer:' .. old_customer .. ':orders', 'zset') end
+  if op == 'upsert' and arg_b then require_type(prefix .. 'customer:' .. arg_b .. ':orders', 'zset') end
+elseif view == 'product' then
+  require_type(prefix .. 'low_stock_products', 'set')
+elseif view == 'order_item' then
+  old_order = id_of(old and json_member_raw(old, 'order_id')) or arg_c
+  if old_order then require_type(prefix .. 'order:' .. old_order .. ':items', 'set') end
+  if op == 'upsert' and arg_a then require_type(prefix .. 'order:' .. arg_a .. ':items', 'set') end
+end
+
 -- Phase 2: write the row, its version, and the derived views.
 if op == 'upsert' then
   if row_ttl > 0 then redis.call('SET', row_key, row_json, 'EX', row_ttl)
@@ -101,7 +119,6 @@ if view == 'order' then
   local by_created = prefix .. 'orders:by_created_at'
   local list = prefix .. 'recent_orders'
   local member = sortable(id)
-  local old_customer = id_of(old and json_member_raw(old, 'customer_id')) or arg_c
   local new_score = op == 'upsert' and arg_a or nil
   local new_customer = op == 'upsert' and arg_b or nil
 
@@ -145,7 +162,6 @@ elseif view == 'product' then
     redis.call('SREM', low_stock, id)
   end
 elseif view == 'order_item' then
-  local old_order = id_of(old and json_member_raw(old, 'order_id')) or arg_c
   local new_order = op == 'upsert' and arg_a or nil
   if old_order and old_order ~= new_order then
     redis.call('SREM', prefix .. 'order:' .. old_order .. ':items', id)
@@ -170,9 +186,8 @@ export const APPLY_CHANGE_LUA = LUA_HELPERS + APPLY_CHANGE_BODY;
  * id, row JSON, row TTL, view args A B C, n, then n TOAST pairs. From these the script rebuilds
  * the single-event KEYS and ARGV above (keys as key-layout.ts lays them out) and applies the
  * events in order, each on its own: an event that fails does not stop the others. An event
- * refused by the checks (BADEVENT) leaves no partial effect, since every check runs before the
- * first write; an error Redis raises mid-way (WRONGTYPE: a key of the wrong type) stops that event
- * where it was, as it would stop the single-event script (Redis has no rollback). Returns one
+ * refused by the checks (BADEVENT, or WRONGTYPE for a derived key of the wrong type) leaves no
+ * partial effect, since every check runs before the first write. Returns one
  * string per event: "applied", "stale", or "!" followed by the error (e.g. "!BADEVENT ...").
  */
 export const APPLY_CHANGES_LUA = LUA_HELPERS + 'local function apply_change(KEYS, ARGV)\n' + APPLY_CHANGE_BODY + String.raw`

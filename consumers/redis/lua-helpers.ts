@@ -9,6 +9,15 @@ local RECENT_PAD = 20
 -- Refuses the event: an error reply starting with BADEVENT, which the sink maps to 'failed'.
 local function bad(message) error({ err = 'BADEVENT ' .. message }) end
 
+-- Refuses the event when 'key' exists with another type than 'expected' (as Redis would with
+-- WRONGTYPE, but before anything of the event is written: Redis rolls a script back never).
+local function require_type(key, expected)
+  local found = redis.call('TYPE', key)['ok']
+  if found ~= 'none' and found ~= expected then
+    error({ err = 'WRONGTYPE ' .. key .. ' holds a ' .. found .. ', the cache keeps a ' .. expected .. ' there (nothing of this change was written)' })
+  end
+end
+
 -- Row versions (LSNs, or 2^64 + LSN) are decimal strings without leading zeros: the longer one
 -- is bigger, equal lengths compare as strings. Never tonumber(): doubles lose exactness beyond 2^53.
 local function version_newer(a, b)

@@ -311,9 +311,11 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
     expect(await reader.exists(k.row('orders', { id: 151 }), k.row('orders', { id: count }))).toBe(2);
     expect(await reader.zcard(k.ordersByCreatedAt)).toBe(count - 150);
     expect(new Set(await reader.lrange(k.recentOrders, 0, -1)).size).toBe(count - 150);
-    // The script checks everything before its first write: the refused event left no trace. (A
-    // WRONGTYPE stops an event mid-way, like any Redis error inside a script: no rollback.)
+    // The script checks everything before its first write, the types of the derived keys too:
+    // neither refused event left a trace (no row, no version, no stock key).
     expect(await reader.exists(k.row('products', { id: 1 }), k.productStock(1))).toBe(0);
+    expect(await reader.exists(k.row('products', { id: 2 }), k.productStock(2))).toBe(0);
+    expect(await reader.hget(k.versionHash, 'product:2')).toBeNull();
   });
 
   describe('maxmemory-policy at start-up', () => {
@@ -371,7 +373,7 @@ describe.runIf(requireEngines('redis'))('RedisSink (real Redis)', () => {
 
       // A fresh, empty server (no persistence here): the same batch lands once it is reachable.
       await startServer();
-      await expect.poll(() => sink.isReady(), { timeout: 10_000, interval: 200 }).toBe(true);
+      await expect.poll(() => sink.isReady(), { timeout: 30_000, interval: 200 }).toBe(true);
       expect((await sink.write(batch)).map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
       const direct = new Redis(port, '127.0.0.1');
       try {
