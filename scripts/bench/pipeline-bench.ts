@@ -8,7 +8,8 @@
  *
  * 1. Starts every consumer that exists (consumer-processes.ts: each in a bench group from the
  *    end of the topics, writing under the prefixes `bench:` in Redis and `bench-` in
- *    Elasticsearch) and says which ones run; a consumer that is not built yet is left out.
+ *    Elasticsearch, the warehouse into a database of the run's own, the notification ledger under
+ *    `bench:notify:`) and says which ones run; a consumer that is not built yet is left out.
  * 2. Creates the workload's catalogue (500 products, 1,000 customers), waits until every
  *    consumer has it, then warms up for --warmup seconds at 5 orders/s (JIT, connections).
  * 3. Runs each step for --seconds at a fixed rate of new orders (scripts/load/shop-workload.ts:
@@ -37,7 +38,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { loadDotenv } from '../../consumers/core/config.js';
 import { ShopWorkload, type Committed, type StepLoad } from '../load/shop-workload.js';
-import { CONSUMERS, startConsumers, stopConsumers, type ConsumerName, type RunningConsumer } from './pipeline/consumer-processes.js';
+import { MongoClient } from 'mongodb';
+import { CONSUMERS, benchWarehouseDatabase, startConsumers, stopConsumers, type ConsumerName, type RunningConsumer } from './pipeline/consumer-processes.js';
 import { stackPids } from './pipeline/process-cpu.js';
 import { htmlReport, probeSeries, terminalReport, timeline, type BenchResult } from './pipeline/report.js';
 import { Sampler } from './pipeline/sampler.js';
@@ -86,6 +88,16 @@ async function clearBenchData(redis: Redis, es: Client): Promise<void> {
   const indexes = await es.cat.indices({ index: `${PREFIXES.elasticsearch}*`, format: 'json', h: 'index' }).catch(() => []);
   const names = (indexes as { index?: string }[]).flatMap((row) => (row.index ? [row.index] : []));
   if (names.length > 0) await es.indices.delete({ index: names });
+}
+
+/** Drops the run's warehouse database (consumer-processes.ts gives the warehouse one of its own). */
+async function dropBenchWarehouse(): Promise<void> {
+  const client = new MongoClient(process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017', { serverSelectionTimeoutMS: 5_000 });
+  try {
+    await client.db(benchWarehouseDatabase(RUN)).dropDatabase();
+  } finally {
+    await client.close();
+  }
 }
 
 /** A one-line progress bar on a terminal; a line every 10 s otherwise (CI logs). */
@@ -247,6 +259,7 @@ async function main(): Promise<void> {
     await stopConsumers(consumers);
     await admin.deleteGroups(consumers.map((c) => c.groupId)).catch(() => undefined);
     await clearBenchData(redis, es).catch(() => undefined);
+    if (consumers.some((c) => c.name === 'warehouse')) await dropBenchWarehouse().catch((error: Error) => log(`could not drop ${benchWarehouseDatabase(RUN)}: ${error.message}`));
     await admin.disconnect();
     redis.disconnect();
     await es.close();

@@ -44,6 +44,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The warehouse database of one bench run (dropped at the end of the run). */
+export function benchWarehouseDatabase(run: string): string {
+  return `bench_warehouse_${run}`;
+}
+
 /** Environment for one bench consumer: the caller's, plus the bench's group, port and prefixes. */
 function consumerEnv(name: ConsumerName, run: string, healthPort: number, prefixes: { redis: string; elasticsearch: string }): NodeJS.ProcessEnv {
   const upper = consumerEnvPrefix(name);
@@ -55,6 +60,14 @@ function consumerEnv(name: ConsumerName, run: string, healthPort: number, prefix
     LOG_LEVEL: process.env.BENCH_CONSUMER_LOG_LEVEL ?? 'warn',
     REDIS_KEY_PREFIX: prefixes.redis,
     ES_INDEX_PREFIX: prefixes.elasticsearch,
+    // The warehouse writes a database of the bench's own, the notification ledger, contacts and
+    // rate limits live under the bench's Redis prefix (so the real ledger never hears of the
+    // bench's orders), and nothing is rate-limited: the bench measures the pipeline, not a quota.
+    WAREHOUSE_DATABASE: benchWarehouseDatabase(run),
+    NOTIFY_KEY_PREFIX: `${prefixes.redis}notify:`,
+    NOTIFY_RATE_LIMIT_EMAIL_PER_MINUTE: '0',
+    NOTIFY_RATE_LIMIT_SMS_PER_MINUTE: '0',
+    NOTIFY_RATE_LIMIT_PUSH_PER_MINUTE: '0',
     FORCE_COLOR: '0',
   };
 }
