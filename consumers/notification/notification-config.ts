@@ -17,6 +17,8 @@
  *   NOTIFY_LOCALE / NOTIFY_TIME_ZONE   en-US / UTC   how dates read in messages
  * Delivery:
  *   NOTIFY_CONTACT_WAIT_MS        60000   an order whose customer is unknown waits this long, then is dead-lettered
+ *   NOTIFY_CONTACT_POLL_MS        500     first, the write itself looks again this long (every 10 ms) for a
+ *                                         contact arriving just behind its order, before backing off
  *   NOTIFY_RATE_LIMIT_EMAIL_PER_MINUTE / _SMS_ / _PUSH_   10 / 3 / 10   per customer and channel, 0 = no limit
  *   NOTIFY_SEND_CONCURRENCY       32      rows whose notifications are in flight at once
  *   NOTIFY_PROVIDER_CONCURRENCY   16      SMS / push requests in flight at once (emails: SMTP_POOL_CONNECTIONS)
@@ -83,6 +85,7 @@ export interface NotificationConfig {
   readonly locale: string;
   readonly timeZone: string;
   readonly contactWaitMs: number;
+  readonly contactPollMs: number;
   readonly rateLimitPerMinute: Readonly<Record<ChannelName, number>>;
   readonly sendConcurrency: number;
   /** SMS and push requests in flight at once (HTTP connections per provider). */
@@ -150,6 +153,7 @@ export function loadNotificationConfig(env: NodeJS.ProcessEnv | Record<string, s
     locale,
     timeZone,
     contactWaitMs: read.int('NOTIFY_CONTACT_WAIT_MS', 60_000, { min: 0, max: 86_400_000 }),
+    contactPollMs: read.int('NOTIFY_CONTACT_POLL_MS', 500, { min: 0, max: 10_000 }),
     rateLimitPerMinute: Object.freeze({
       email: read.int('NOTIFY_RATE_LIMIT_EMAIL_PER_MINUTE', 10, { min: 0, max: 1_000_000 }),
       sms: read.int('NOTIFY_RATE_LIMIT_SMS_PER_MINUTE', 3, { min: 0, max: 1_000_000 }),

@@ -5,9 +5,10 @@
  * Per write (one partition's events, in Kafka order):
  * 1. match the rules table (rules.ts); snapshot rows, deletes, tombstones, TRUNCATEs and updates
  *    that match nothing are `ok` at once; an unknown status is `failed` (dead-lettered);
- * 2. look the customers up in the contacts (one round trip). A customer not known yet: `retry`
- *    until NOTIFY_CONTACT_WAIT_MS has passed since the change was first seen (shared in Redis, so
- *    the bound survives restarts and rebalances), then `failed` with the reason;
+ * 2. look the customers up in the contacts (one round trip). A customer not known yet is looked
+ *    for again for up to NOTIFY_CONTACT_POLL_MS (it is usually a few ms behind its first order);
+ *    still unknown: `retry` until NOTIFY_CONTACT_WAIT_MS has passed since the change was first
+ *    seen (shared in Redis, so the bound survives restarts and rebalances), then `failed` with the reason;
  * 3. render every message (delivery-plan.ts); a template error is `failed`;
  * 4. per row, in order (different rows concurrently, up to NOTIFY_SEND_CONCURRENCY): claim the
  *    event's deliveries in the ledger, send what was claimed, each channel on its own and at once,
@@ -68,6 +69,17 @@ interface EventWork {
   readonly event: RowChangeEvent;
   readonly deliveries: Delivery[];
 }
+
+/** An event whose customer is not in the contacts (yet). */
+interface WaitingEvent {
+  readonly index: number;
+  readonly event: RowChangeEvent;
+  readonly matches: RuleMatch[];
+  readonly customerId: string;
+}
+
+/** How often a write looks again for a contact that was missing (NOTIFY_CONTACT_POLL_MS in all). */
+const CONTACT_POLL_INTERVAL_MS = 10;
 
 /** What a delivery round needs: the ledger claim and the message (null when skipped without one). */
 type Sendable = Pick<Delivery, 'claim' | 'message'>;
@@ -184,23 +196,38 @@ export class NotificationSink implements Sink {
     }
 
     const work: EventWork[] = [];
-    const waiting: { index: number; event: RowChangeEvent; customerId: string }[] = [];
-    for (const { index, event, matches } of matched) {
-      try {
-        const deliveries: Delivery[] = [];
-        let unknownCustomer: string | null = null;
-        for (const match of matches) {
-          const to = this.addressee(event, match, contacts);
-          if (typeof to === 'string') {
-            unknownCustomer = to;
-            break;
+    let waiting: WaitingEvent[] = [];
+    const plan = (entries: readonly { index: number; event: RowChangeEvent; matches: RuleMatch[] }[]) => {
+      for (const { index, event, matches } of entries) {
+        try {
+          const deliveries: Delivery[] = [];
+          let unknownCustomer: string | null = null;
+          for (const match of matches) {
+            const to = this.addressee(event, match, contacts);
+            if (typeof to === 'string') {
+              unknownCustomer = to;
+              break;
+            }
+            deliveries.push(...planDeliveries(event, match, to, this.plan));
           }
-          deliveries.push(...planDeliveries(event, match, to, this.plan));
+          if (unknownCustomer !== null) waiting.push({ index, event, matches, customerId: unknownCustomer });
+          else work.push({ index, event, deliveries });
+        } catch (error) {
+          results[index] = resultForError(error);
         }
-        if (unknownCustomer !== null) waiting.push({ index, event, customerId: unknownCustomer });
-        else work.push({ index, event, deliveries });
-      } catch (error) {
-        results[index] = resultForError(error);
+      }
+    };
+    plan(matched);
+    if (waiting.length > 0) {
+      // A customer created with its first order is usually in the contacts a few milliseconds
+      // after the order arrives (the contacts pipeline runs in this process): look again briefly
+      // before answering retry, which backs the whole partition off.
+      const late = await this.pollContacts([...new Set(waiting.map((w) => w.customerId))]);
+      if (late.size > 0) {
+        for (const [id, contact] of late) contacts.set(id, contact);
+        const again = waiting;
+        waiting = [];
+        plan(again);
       }
     }
     if (waiting.length > 0) await this.waitForContacts(waiting, results);
@@ -247,8 +274,25 @@ export class NotificationSink implements Sink {
     }
   }
 
+  /** The contacts of `ids` that appear within NOTIFY_CONTACT_POLL_MS (looked up every 10 ms). */
+  private async pollContacts(ids: readonly string[]): Promise<Map<string, Contact>> {
+    const found = new Map<string, Contact>();
+    const deadline = Date.now() + this.options.config.contactPollMs;
+    while (found.size < ids.length && Date.now() < deadline) {
+      await new Promise((resolveWait) => setTimeout(resolveWait, CONTACT_POLL_INTERVAL_MS));
+      let contacts: Map<string, Contact | null>;
+      try {
+        contacts = await this.contacts.getMany(ids.filter((id) => !found.has(id)));
+      } catch {
+        break; // Redis trouble: the retry path below handles it
+      }
+      for (const [id, contact] of contacts) if (contact) found.set(id, contact);
+    }
+    return found;
+  }
+
   /** Unknown customer: retry until NOTIFY_CONTACT_WAIT_MS after the change was first seen, then dead-letter. */
-  private async waitForContacts(waiting: { index: number; event: RowChangeEvent; customerId: string }[], results: WriteResult[]): Promise<void> {
+  private async waitForContacts(waiting: readonly WaitingEvent[], results: WriteResult[]): Promise<void> {
     const waitMs = this.options.config.contactWaitMs;
     const now = Date.now();
     const pipeline = this.redis.pipeline();

@@ -18,7 +18,9 @@ import { createLogger } from '../../consumers/core/logger.js';
 import { loadNotificationConfig } from '../../consumers/notification/notification-config.js';
 import { NotificationSink } from '../../consumers/notification/notification-sink.js';
 import { engines, requireEngines, uniqueName } from '../helpers/engines.js';
+import type { RowChangeEvent } from '../../consumers/core/change-event.js';
 import { create } from '../helpers/events.js';
+import { fixtureEvent } from '../helpers/fixtures.js';
 import { deleteGroupsAndTopics } from '../helpers/kafka-admin.js';
 import { Mailpit } from '../helpers/mailpit.js';
 import { deleteKeys, readLedger, startGroupAtEnd } from '../helpers/notification-consumer.js';
@@ -54,10 +56,7 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'mailpit'
     shop = await NotificationShop.connect(engines().postgres, run);
     await waitForConnector();
     await startGroupAtEnd(kafka, groupId);
-    const config = loadNotificationConfig({
-      REDIS_URL: engines().redis, SMTP_URL: engines().smtp, NOTIFY_KEY_PREFIX: prefix,
-      NOTIFY_RULES_FILE: join(dir, 'rules.yaml'), NOTIFY_TEMPLATES_DIR: join(dir, 'templates'), NOTIFY_CONTACT_WAIT_MS: '3000',
-    });
+    const config = loadNotificationConfig(configEnv(prefix));
     pipeline = await startPipeline({ consumerName: 'notification', sink: new NotificationSink({ config, logger }), groupId, deadLetterTopic, logger });
   });
 
@@ -70,6 +69,15 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'mailpit'
     await redis.quit();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+
+  /** The sink's settings in this file: its rules and templates, a 3 s contact wait. */
+  function configEnv(keyPrefix: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      REDIS_URL: engines().redis, SMTP_URL: engines().smtp, NOTIFY_KEY_PREFIX: keyPrefix,
+      NOTIFY_RULES_FILE: join(dir, 'rules.yaml'), NOTIFY_TEMPLATES_DIR: join(dir, 'templates'), NOTIFY_CONTACT_WAIT_MS: '3000',
+      ...extra,
+    };
+  }
 
   async function deadLetters(count: number): Promise<KafkaMessage[]> {
     const consumer = kafka.consumer({ groupId: `${run}-dlq-reader` });
@@ -123,5 +131,40 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'redis', 'mailpit'
     expect(sms.note).toBe('NOT SENT: no credentials configured');
     expect(JSON.parse(sms.message!).body).toContain(`payment of 25000.00 USD for order ${run}-K1-1 received`);
     expect(sms.to).toMatch(/^\+\*+\d{4}$/);
+  });
+
+  it('a contact arriving just behind its order is found by the write itself (NOTIFY_CONTACT_POLL_MS): sent, no retry', async () => {
+    // A real captured order INSERT, for a customer the contacts do not know yet.
+    const captured = fixtureEvent('orders-create') as RowChangeEvent;
+    const customerId = 900_000_000 + (process.pid % 100_000);
+    const email = `${run}-late@example.com`;
+    const order: RowChangeEvent = { ...captured, after: { ...captured.after!, customer_id: customerId } };
+    const contact = create('customers', { id: customerId }, { id: customerId, email, first_name: 'late', last_name: 'Tester', phone: null, push_token: null }, 1);
+
+    const sinkWith = async (keyPrefix: string, extra: Record<string, string>) => {
+      const sink = new NotificationSink({ config: loadNotificationConfig(configEnv(keyPrefix, extra)), logger });
+      await sink.start();
+      return sink;
+    };
+    // Without the look-again, the same moment answers retry (the partition backs off >= 200 ms).
+    const impatient = await sinkWith(`${prefix}impatient:`, { NOTIFY_CONTACT_POLL_MS: '0' });
+    try {
+      expect((await impatient.write([order]))[0]!.status).toBe('retry');
+    } finally {
+      await impatient.close();
+    }
+
+    const sink = await sinkWith(`${prefix}late:`, {}); // the default: 500 ms
+    try {
+      const arrives = new Promise<void>((done) => setTimeout(() => void sink.contacts.apply([contact]).then(() => done()), 100));
+      const started = Date.now();
+      const [result] = await sink.write([order]);
+      await arrives;
+      expect(result!.status).toBe('ok');
+      expect(Date.now() - started).toBeLessThan(500 + 2_000);
+      await expect.poll(async () => (await mailpit.to(email)).map((m) => m.Subject), { timeout: 30_000 }).toEqual([`Order ${String(captured.after!.order_number)} confirmed`]);
+    } finally {
+      await sink.close();
+    }
   });
 });
