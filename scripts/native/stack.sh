@@ -438,6 +438,16 @@ listeners=http://127.0.0.1:${PORT[connect]}
 rest.advertised.host.name=127.0.0.1
 plugin.path=$STACK/plugins
 topic.creation.enable=true
+# The worker's own group: it revokes its tasks once the broker has been unreachable for
+# heartbeat.interval.ms (Kafka's WorkerCoordinator). A Debezium task revoked while the broker is
+# away cannot flush its offsets, so it cannot stop within task.shutdown.graceful.timeout.ms, lives
+# on and keeps the replication slot: its successor never streams again until the worker restarts
+# (the fault suite's broker restart showed it; a restart of the broker takes ~30 s on this box).
+# 60 s rides out a broker restart; a task revoked after that gets 30 s more to stop cleanly once
+# the broker is back. One worker here, so the longer session (3 x) delays nothing.
+heartbeat.interval.ms=60000
+session.timeout.ms=180000
+task.shutdown.graceful.timeout.ms=30000
 # Producer of the connector's records (measured with npm run bench and the throughput benches;
 # the numbers are in debezium/README.md): send at once (no linger: low load is fast; under load
 # batches fill while a request is in flight), room for many ~4.5 kB changes in a partition's
