@@ -412,7 +412,8 @@ start_mongodb() {
   spawn mongodb env MONGO_ROOT_USERNAME="${MONGO_ROOT_USERNAME:-admin}" MONGO_ROOT_PASSWORD="${MONGO_ROOT_PASSWORD:-admin123}" \
     MONGO_REQUIRE_AUTH="${MONGO_REQUIRE_AUTH:-false}" "$JAVA17/bin/java" -Xmx${MONGODB_HEAP:-1g} -cp "$STACK/lib/mongodb/*" \
     "$ROOT/scripts/native/MongoWireServer.java" "$STACK/data/mongodb/warehouse.mv" 127.0.0.1 "${PORT[mongodb]}"
-  wait_for "mongodb" 60 port_open "${PORT[mongodb]}"
+  # Compiling the server source and opening a large store took over 60 s on a loaded box.
+  wait_for "mongodb" 300 port_open "${PORT[mongodb]}"
 }
 
 # The connector config holds database.password=${env:DEBEZIUM_DB_PASSWORD}: the worker resolves it
