@@ -3,6 +3,8 @@
  *
  *   npm run bench:verify                       (100,000 products)
  *   BENCH_VERIFY_ROWS=20000 npm run bench:verify
+ *   BENCH_VERIFY_KEEP=1 npm run bench:verify   (keeps the rows and namespaces, printed, for profiling;
+ *                                              clean up with BENCH_VERIFY_CLEAN=<run> npm run bench:verify)
  *
  * 1. Inserts BENCH_VERIFY_ROWS products into the stack's `ecommerce` database in one statement
  *    (sku `bench-verify-<run>-<n>`), so they flow through Debezium like any change.
@@ -42,7 +44,8 @@ const esUrl = (env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200').replace(/\/$/, 
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const mongoUrl = env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 
-const run = `bench-verify-${Date.now().toString(36)}`;
+const KEEP = process.env.BENCH_VERIFY_KEEP === '1';
+const run = process.env.BENCH_VERIFY_CLEAN || `bench-verify-${Date.now().toString(36)}`;
 const namespaces = { ES_INDEX_PREFIX: `${run}-`, REDIS_KEY_PREFIX: `${run}:`, WAREHOUSE_DATABASE: run.replace(/-/g, '_') };
 const groups = Object.fromEntries(SINKS.map((sink) => [sink, `${run}-${sink}`])) as Record<VerifySinkName, string>;
 const topics = loadConfig('redis', env).topics;
@@ -54,6 +57,13 @@ function log(message: string): void {
 async function main(): Promise<void> {
   const db = new pg.Client({ connectionString: postgresUrl });
   await db.connect();
+  if (process.env.BENCH_VERIFY_CLEAN) {
+    log(`cleaning up ${run} only`);
+    await db.query("DELETE FROM products WHERE sku LIKE $1 || '-%'", [run]);
+    await db.end();
+    await cleanup();
+    return;
+  }
   const children: ChildProcess[] = [];
   try {
     log(`inserting ${ROWS} products (sku ${run}-*)`);
@@ -124,6 +134,11 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopAll(children);
+    if (KEEP) {
+      log(`kept (BENCH_VERIFY_KEEP=1): ${JSON.stringify(namespaces)}; clean up with BENCH_VERIFY_CLEAN=${run} npm run bench:verify`);
+      await db.end();
+      return;
+    }
     log('cleaning up');
     await db.query("DELETE FROM products WHERE sku LIKE $1 || '-%'", [run]).catch((error) => log(`delete failed: ${String(error)}`));
     await db.end();
