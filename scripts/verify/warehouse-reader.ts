@@ -59,7 +59,8 @@ export class WarehouseReader implements SinkReader {
     } catch (error) {
       return { kind: 'unreachable', reason: `MongoDB does not answer (${(error as Error).message})` };
     }
-    for (const table of tables) if ((await db.collection(table).countDocuments({}, { limit: 1 })) > 0) return null;
+    // findOne, not countDocuments: the native server answers a count by materialising the collection.
+    for (const table of tables) if ((await db.collection(table).findOne({}, { projection: { _id: 1 } })) !== null) return null;
     return { kind: 'empty', reason: `no documents in database ${this.database} (WAREHOUSE_DATABASE)` };
   }
 
