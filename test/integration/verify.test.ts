@@ -85,15 +85,18 @@ describe.runIf(requireEngines('postgres', 'kafka', 'connect', 'elasticsearch', '
       const customerOfRun = await shop.insertCustomer(`${run}-customer`);
       const ordersOfRun = [];
       for (let i = 0; i < 5; i++) ordersOfRun.push(await shop.insertOrder(customerOfRun, `${run}-order-${i}`));
-      let updating = true;
+      // A burst of updates that overlaps verify's snapshot and first pass, then stops: verify must
+      // wait for the consumers rather than report the rows (under updates that never stop, a row
+      // that is always newer in the sink stays unsettled and is reported at the settle timeout).
+      const burstEnd = Date.now() + 6_000;
       const updates = (async () => {
-        for (let n = 0; updating; n++) {
+        for (let n = 0; Date.now() < burstEnd; n++) {
           await shop.db.query("UPDATE orders SET total_amount = total_amount + 0.01, notes = $2 WHERE id = $1", [ordersOfRun[n % ordersOfRun.length], `in flight ${n}`]);
           await new Promise((done) => setTimeout(done, 20));
         }
       })();
+      await new Promise((done) => setTimeout(done, 1_000));
       const inFlight = await runVerify(['--json', '--settle-seconds', '90'], isolated.env);
-      updating = false;
       await updates;
       expect(inFlight.code, inFlight.stdout.slice(0, 3000) + inFlight.stderr).toBe(0);
       expect((JSON.parse(inFlight.stdout) as VerifyReport).settledBy).toBe('kafka');
