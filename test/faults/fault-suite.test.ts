@@ -92,13 +92,19 @@ describe.runIf(requireEngines(...ENGINES))(`fault suite (${form.name} form)`, ()
   it('baseline: the consumers replay every captured topic from offset 0 into empty sinks', async () => {
     const row = newRow('baseline', 'baseline: replay from offset 0 into empty sinks (no fault)');
     const started = Date.now();
-    await fleet.startAll(180_000);
-    const failure = await catchUpAndJudge(row, started);
-    const exits = fleet.takeUnexpectedExits();
-    if (exits.length > 0) row.notes.push(`unexpected exits: ${exits.join('; ')}`);
-    row.passed = failure === null && exits.length === 0;
-    expect(exits).toEqual([]);
-    expect(failure).toBeNull();
+    try {
+      await fleet.startAll(180_000);
+      const failure = await catchUpAndJudge(row, started);
+      const exits = fleet.takeUnexpectedExits();
+      if (exits.length > 0) row.notes.push(`unexpected exits: ${exits.join('; ')}`);
+      row.passed = failure === null && exits.length === 0;
+      expect(exits, 'consumers that exited without being killed').toEqual([]);
+      expect(failure).toBeNull();
+    } catch (error) {
+      row.passed = false;
+      row.notes.push(`failed: ${(error as Error).message.split('\n')[0]!.slice(0, 300)}`);
+      throw error;
+    }
   }, form.catchUpTimeoutMs + 600_000);
 
   for (const scenario of SCENARIOS) {

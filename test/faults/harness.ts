@@ -12,7 +12,9 @@
  *   drift          every drift item verify found (missing, extra, field, duplicate)
  *   catch-up       from the end of the fault (engine back, last kill restarted...) to verify clean
  */
-import { Kafka, logLevel, type Kafka as KafkaClient } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
+
+type KafkaClient = Kafka;
 import pg from 'pg';
 import { ShopWorkload, type StepLoad } from '../../scripts/load/shop-workload.js';
 import { parseHistogram, quantile, subtract, type Histogram } from '../../scripts/bench/pipeline/prometheus-histogram.js';
@@ -57,9 +59,26 @@ export class ShopLoad {
   }
 }
 
-/** Resolves once every consumer group of the run has committed the end of every captured topic. */
+/**
+ * Resolves once every consumer group of the run has committed the end of every captured topic.
+ * Broker errors right after a fault (a coordinator still loading its groups) are retried until
+ * the deadline.
+ */
 export async function waitAllCaughtUp(kafka: KafkaClient, isolated: IsolatedRun, timeoutMs: number): Promise<void> {
-  await Promise.all(FAULT_CONSUMERS.map((name) => waitUntilCaughtUp(kafka, isolated.groups[name]!, timeoutMs)));
+  const deadline = Date.now() + timeoutMs;
+  await Promise.all(
+    FAULT_CONSUMERS.map(async (name) => {
+      for (;;) {
+        try {
+          await waitUntilCaughtUp(kafka, isolated.groups[name]!, Math.max(1_000, deadline - Date.now()));
+          return;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await sleep(1_000);
+        }
+      }
+    }),
+  );
 }
 
 /** Where verify finds each sink of this run (the namespaces SINK_ISOLATION gave the consumers). */
@@ -166,11 +185,22 @@ export async function readDeadLetters(kafka: KafkaClient, topics: string[], mark
   return letters;
 }
 
-/** Resets `groupId` to offset 0 on every captured topic (the group must have no members). */
-export async function resetGroupToEarliest(kafka: KafkaClient, groupId: string): Promise<void> {
+/**
+ * Resets `groupId` to offset 0 on every captured topic. Its consumers must have stopped; the
+ * broker may still count a member (one that left during a rebalance) until its session ends, so
+ * this waits for the group to be empty, up to `timeoutMs`.
+ */
+export async function resetGroupToEarliest(kafka: KafkaClient, groupId: string, timeoutMs = 120_000): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
+  const deadline = Date.now() + timeoutMs;
   try {
+    for (;;) {
+      const [group] = (await admin.describeGroups([groupId])).groups;
+      if (group && (group.state === 'Empty' || group.state === 'Dead')) break;
+      if (Date.now() > deadline) throw new Error(`group ${groupId} still ${group?.state} with ${group?.members.length} members after ${timeoutMs} ms`);
+      await sleep(1_000);
+    }
     for (const topic of CAPTURED_TOPICS) await admin.resetOffsets({ groupId, topic, earliest: true });
   } finally {
     await admin.disconnect();

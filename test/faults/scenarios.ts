@@ -129,8 +129,12 @@ export const SCENARIOS: readonly Scenario[] = [
     title: () => 'consumer groups reset to offset 0 (full replay) under load',
     async fault({ fleet, kafka, isolated, note }) {
       await Promise.all(FAULT_CONSUMERS.map((name) => fleet.kill(name, 'SIGINT')));
-      for (const name of FAULT_CONSUMERS) await resetGroupToEarliest(kafka, isolated.groups[name]!);
-      for (const name of FAULT_CONSUMERS) fleet.start(name);
+      try {
+        for (const name of FAULT_CONSUMERS) await resetGroupToEarliest(kafka, isolated.groups[name]!);
+      } finally {
+        // Started again whatever happened, so the scenarios after this one have their consumers.
+        for (const name of FAULT_CONSUMERS) fleet.start(name);
+      }
       await fleet.waitAllReady(180_000);
       note('3 groups replayed every captured topic from offset 0');
     },
