@@ -51,7 +51,7 @@ describe.runIf(requireEngines(...ENGINES))(`fault suite (${form.name} form)`, ()
   async function catchUpAndJudge(row: ScenarioRow, faultEnd: number): Promise<string | null> {
     await waitAllCaughtUp(kafka, isolated, form.catchUpTimeoutMs);
     row.notes.push(`groups caught up ${((Date.now() - faultEnd) / 1000).toFixed(1)} s after the fault`);
-    const judgement = await judge(run);
+    const judgement = await judge(run, isolated);
     row.lost = judgement.lost;
     row.duplicated = judgement.duplicated;
     row.drift = judgement.drift;

@@ -98,9 +98,20 @@ export interface Judgement {
   readonly report: VerifyReport;
 }
 
-/** Runs verify over every shop table in every sink of the run and counts what it found. */
-export async function judge(run: string, settleTimeoutMs = 60_000): Promise<Judgement> {
-  const report = await verify({ postgresUrl: engines().postgres, sinks: verifySinks(run), settleTimeoutMs });
+/**
+ * Runs verify over every shop table in every sink of the run and counts what it found. Every sink
+ * is required (an empty or unreachable one is drift or an error, never skipped); verify learns
+ * each consumer's progress from the run's groups, so rows in flight settle instead of counting.
+ */
+export async function judge(run: string, isolated: IsolatedRun, settleTimeoutMs = 60_000): Promise<Judgement> {
+  const report = await verify({
+    postgresUrl: engines().postgres,
+    sinks: verifySinks(run),
+    settleTimeoutMs,
+    requiredSinks: FAULT_CONSUMERS,
+    progress: { kafkaBrokers: engines().kafka.split(','), groups: Object.fromEntries(FAULT_CONSUMERS.map((name) => [name, isolated.groups[name]!])), topics: CAPTURED_TOPICS },
+  });
+  if (report.skipped && report.skipped.length > 0) throw new Error(`verify skipped sinks: ${report.skipped.map((s) => `${s.sink} (${s.reason})`).join(', ')}`);
   const sum = (pick: (s: VerifyReport['summaries'][number]) => number) => report.summaries.reduce((total, s) => total + pick(s), 0);
   const lost = sum((s) => s.missing + s.differing);
   const duplicated = sum((s) => s.duplicates);
