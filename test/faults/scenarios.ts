@@ -13,6 +13,8 @@ import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
 import { startEngineInBackground, stopEngineInBackground } from '../helpers/engine-control.js';
 import type { EngineName } from '../helpers/engine-urls.js';
+import { engines } from '../helpers/engines.js';
+import { probeEngine } from '../helpers/probe.js';
 import { sleep, type IsolatedRun } from '../helpers/operator-processes.js';
 import { CAPTURED_TOPICS, waitForConnector } from '../helpers/pipeline.js';
 import { FAULT_CONSUMERS, type ConsumerFleet } from './consumer-fleet.js';
@@ -42,6 +44,29 @@ export interface Scenario {
 /** The header the injected malformed messages carry, so their dead letters are found by run. */
 export const INJECTED_HEADER = 'faults.injected';
 
+/**
+ * Starts the engine; when the stack script gives up waiting for it (60 s: the MongoDB-wire server
+ * reopening a large H2 file on a loaded box has taken longer), waits on for the engine itself to
+ * answer, up to 4 minutes more, and notes the slow start. The fault ends when the engine answers.
+ */
+async function startAndWait(engine: EngineName, note: (text: string) => void): Promise<void> {
+  const started = Date.now();
+  try {
+    await startEngineInBackground(engine);
+    return;
+  } catch (error) {
+    note(`stack.sh start ${engine} gave up (${String((error as Error).message).split('\n').find((line) => line.includes('ERROR')) ?? 'failed'})`);
+  }
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    const problem = await probeEngine(engine, engines()[engine]);
+    if (problem === null) break;
+    if (Date.now() > deadline) throw new Error(`${engine} did not answer within ${(Date.now() - started) / 1000} s of its start: ${problem}`);
+    await sleep(2_000);
+  }
+  note(`${engine} answered ${((Date.now() - started) / 1000).toFixed(0)} s after its start`);
+}
+
 const ENGINE_LABELS: Partial<Record<EngineName, string>> = { elasticsearch: 'Elasticsearch', redis: 'Redis', mongodb: 'MongoDB-wire server' };
 
 /** The engines stopped together for `engineOutageMs`, then started again (in parallel). */
@@ -54,7 +79,7 @@ function engineOutage(engines: EngineName[]): Scenario {
       await Promise.all(engines.map((engine) => stopEngineInBackground(engine)));
       const stoppedAt = Date.now();
       await sleep(form.engineOutageMs);
-      await Promise.all(engines.map((engine) => startEngineInBackground(engine)));
+      await Promise.all(engines.map((engine) => startAndWait(engine, note)));
       note(`stop took ${((stoppedAt - stopping) / 1000).toFixed(1)} s, down ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s in all (start included)`);
     },
   };
