@@ -2,7 +2,7 @@
  * `npm run verify`: does every sink hold exactly what PostgreSQL holds? (See verify.ts.)
  *
  *   npm run verify -- [--sink elasticsearch|redis|warehouse]... [--table NAME]... [--sample N]
- *                     [--settle-seconds S] [--json] [--max-items N]
+ *                     [--settle-seconds S] [--json] [--max-items N] [--change-log-scan]
  *
  * Configuration from the environment and .env, as the consumers read it: POSTGRES_URL,
  * ELASTICSEARCH_URL, ES_INDEX_PREFIX, REDIS_URL, REDIS_KEY_PREFIX, REDIS_RECENT_ORDERS_LENGTH,
@@ -19,7 +19,7 @@ import { warehouseConfigFromEnv } from '../../consumers/warehouse/warehouse-conf
 import { formatReport } from './report-text.js';
 import { DEFAULT_SETTLE_TIMEOUT_MS, DEFAULT_TABLES, VERIFY_SINKS, verify, VerifyError, type VerifyOptions, type VerifySinkName } from './verify.js';
 
-const USAGE = `usage: npm run verify -- [--sink elasticsearch|redis|warehouse]... [--table NAME]... [--sample N] [--settle-seconds S] [--json] [--max-items N]
+const USAGE = `usage: npm run verify -- [--sink elasticsearch|redis|warehouse]... [--table NAME]... [--sample N] [--settle-seconds S] [--json] [--max-items N] [--change-log-scan]
 
   --sink NAME          verify this sink (repeatable); default: every sink whose engine answers and holds data
   --table NAME         only this table (repeatable); default: ${DEFAULT_TABLES.join(', ')}
@@ -27,6 +27,8 @@ const USAGE = `usage: npm run verify -- [--sink elasticsearch|redis|warehouse]..
   --settle-seconds S   how long differing rows are re-checked while consumers catch up (default ${DEFAULT_SETTLE_TIMEOUT_MS / 1000})
   --json               the report as JSON on stdout
   --max-items N        drifting rows listed in the text report (default 50)
+  --change-log-scan    also scan the warehouse's change_log for duplicate entries (one pass over it;
+                       the native stack's MongoDB-wire server may run out of heap on a large log)
 
 exit codes: 0 clean, 1 drift, 2 usage or connection error`;
 
@@ -51,6 +53,7 @@ function options(argv: string[], env: NodeJS.ProcessEnv): { verifyOptions: Verif
         'settle-seconds': { type: 'string' },
         json: { type: 'boolean', default: false },
         'max-items': { type: 'string' },
+        'change-log-scan': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: false,
@@ -83,7 +86,7 @@ function options(argv: string[], env: NodeJS.ProcessEnv): { verifyOptions: Verif
   }
   if (sinks.includes('warehouse')) {
     const warehouse = warehouseConfigFromEnv(env);
-    config.warehouse = { url: warehouse.url, database: warehouse.database };
+    config.warehouse = { url: warehouse.url, database: warehouse.database, changeLogScan: values['change-log-scan'] ?? false };
   }
   // Consumer progress: the same group ids and topics the consumers derive from this environment.
   const groups: Partial<Record<VerifySinkName, string>> = {};

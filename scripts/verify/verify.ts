@@ -36,7 +36,7 @@ export interface VerifyOptions {
   sinks: {
     elasticsearch?: { url: string; indexPrefix: string };
     redis?: { url: string; keyPrefix: string; recentOrdersLength?: number };
-    warehouse?: { url: string; database: string };
+    warehouse?: { url: string; database: string; changeLogScan?: boolean };
   };
   /** Default: customers, products, orders, order_items. */
   tables?: readonly string[];
@@ -187,7 +187,7 @@ function createReaders(options: VerifyOptions): SinkReader[] {
   const readers: SinkReader[] = [];
   if (elasticsearch) readers.push(new ElasticsearchReader(elasticsearch.url, elasticsearch.indexPrefix));
   if (redis) readers.push(new RedisReader(redis.url, redis.keyPrefix, redis.recentOrdersLength));
-  if (warehouse) readers.push(new WarehouseReader(warehouse.url, warehouse.database));
+  if (warehouse) readers.push(new WarehouseReader(warehouse.url, warehouse.database, warehouse.changeLogScan));
   if (readers.length === 0) throw new VerifyError('usage', 'no sink to verify: configure at least one of elasticsearch, redis, warehouse');
   return readers;
 }
