@@ -132,6 +132,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       else active.push(reader);
     }
 
+    if (active.length === 0) {
+      throw new VerifyError('connection', `no sink to verify: ${skipped.map(({ sink, reason }) => `${sink}: ${reason}`).join('; ')}`);
+    }
+
     // First pass: every table of the snapshot against every sink.
     const complete = options.sample === undefined;
     const states = new Map<string, TableState>();
@@ -275,6 +279,12 @@ async function settle(options: VerifyOptions, states: TableState[], progress: Si
         if (status !== 'passed') settledBy = 'timeout';
         reader.forget?.();
         for (const state of open.filter((s) => s.reader === reader)) {
+          // Past the settle timeout (the consumer did not catch up in time): report what is pending as it stands.
+          if (status === 'timeout' || Date.now() >= deadline) {
+            state.confirmed.push(...state.pending);
+            state.pending = [];
+            continue;
+          }
           const { info } = state;
           let items: DriftItem[];
           let sinkRows: ReadonlyMap<string, SinkRow>;
