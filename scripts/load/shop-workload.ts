@@ -54,6 +54,8 @@ export interface StepLoad {
   newCustomers: number;
   errors: number;
   deadlocksRetried: number;
+  /** Rows inserted, updated or deleted by committed statements (what the pipeline must carry). */
+  rowChanges: number;
   /** Commit round trips of order inserts, ms. */
   readonly insertMs: number[];
 }
@@ -114,6 +116,8 @@ export class ShopWorkload {
   private running = false;
   /** Each status or delete batch still running, so stop() can wait for them. */
   private readonly pending = new Set<Promise<unknown>>();
+  /** Item rows of each order that is going to be deleted (its delete removes them too). */
+  private readonly itemsOfDoomed = new Map<number, number>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -164,6 +168,7 @@ export class ShopWorkload {
       newCustomers: 0,
       errors: 0,
       deadlocksRetried: 0,
+      rowChanges: 0,
       insertMs: [],
     };
     this.running = true;
@@ -192,6 +197,7 @@ export class ShopWorkload {
     this.running = false;
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (const queue of this.due.values()) queue.length = 0;
+    this.itemsOfDoomed.clear();
   }
 
   private track(work: Promise<unknown>): void {
@@ -236,23 +242,29 @@ export class ShopWorkload {
     const priceChange = this.rand() < 0.05 ? this.pick(this.catalogue.products) : null;
     try {
       const sent = performance.now();
-      const orderId = await this.withDeadlockRetry(load, async () => (await this.pool.query<{ order_id: number }>(ORDER_SQL, params)).rows[0]!.order_id);
+      const placed = await this.withDeadlockRetry(load, async () => (await this.pool.query<{ order_id: number; items: number; stock: number }>(ORDER_SQL, params)).rows[0]!);
+      const orderId = placed.order_id;
       const committedAt = performance.now();
       load.insertMs.push(committedAt - sent);
       load.ordersCommitted++;
+      load.rowChanges += 1 + placed.items + placed.stock + (newCustomer ? 1 : 0);
       if (newCustomer) load.newCustomers++;
       this.onCommitted({ orderId, status: 'pending', committedAt });
       const cancelled = this.rand() < 0.05;
       if (cancelled) {
         this.schedule('cancelled', committedAt + STATUS_DELAYS_MS.paid, orderId);
-        if (this.rand() < 0.2) this.schedule('delete', committedAt + STATUS_DELAYS_MS.shipped, orderId);
+        if (this.rand() < 0.2) {
+          this.schedule('delete', committedAt + STATUS_DELAYS_MS.shipped, orderId);
+          this.itemsOfDoomed.set(orderId, placed.items);
+        }
       } else {
         for (const action of ['paid', 'shipped', 'delivered'] as const) this.schedule(action, committedAt + STATUS_DELAYS_MS[action], orderId);
       }
       if (priceChange) {
         priceChange.price = Math.max(1, Math.round(priceChange.price * (0.9 + this.rand() * 0.2) * 100) / 100);
-        await this.pool.query('UPDATE products SET price = $1 WHERE id = $2', [priceChange.price.toFixed(2), priceChange.id]);
+        const changed = await this.pool.query('UPDATE products SET price = $1 WHERE id = $2', [priceChange.price.toFixed(2), priceChange.id]);
         load.priceChanges++;
+        load.rowChanges += changed.rowCount ?? 0;
       }
     } catch (error) {
       load.errors++;
@@ -281,16 +293,19 @@ export class ShopWorkload {
   private async applyAction(load: StepLoad, action: Action, ids: number[]): Promise<void> {
     try {
       if (action === 'delete') {
-        await this.withDeadlockRetry(load, () =>
+        const deleted = await this.withDeadlockRetry(load, () =>
           this.pool.query('WITH i AS (DELETE FROM order_items WHERE order_id = ANY($1::int[])) DELETE FROM orders WHERE id = ANY($1::int[])', [ids]),
         );
         load.deletes += ids.length;
+        load.rowChanges += (deleted.rowCount ?? 0) + ids.reduce((sum, id) => sum + (this.itemsOfDoomed.get(id) ?? 0), 0);
+        for (const id of ids) this.itemsOfDoomed.delete(id);
         const committedAt = performance.now();
         for (const orderId of ids) this.onCommitted({ orderId, status: null, committedAt });
         return;
       }
-      await this.withDeadlockRetry(load, () => this.pool.query('UPDATE orders SET status = $1 WHERE id = ANY($2::int[])', [action, ids]));
+      const updated = await this.withDeadlockRetry(load, () => this.pool.query('UPDATE orders SET status = $1 WHERE id = ANY($2::int[])', [action, ids]));
       load.statusChanges += ids.length;
+      load.rowChanges += updated.rowCount ?? 0;
       const committedAt = performance.now();
       for (const orderId of ids) this.onCommitted({ orderId, status: action, committedAt });
     } catch (error) {

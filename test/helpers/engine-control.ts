@@ -4,7 +4,8 @@
  * scripts/native/stack.sh, or the compose container. Only outage tests call this, and integration
  * files run one at a time, so no other test sees the engine down.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import type { EngineName } from './engine-urls.js';
 
@@ -33,14 +34,32 @@ function run(command: string, args: string[]): void {
   execFileSync(command, args, { stdio: 'inherit', timeout: 300_000 });
 }
 
+function command(action: 'stop' | 'start', name: EngineName): [string, string[]] {
+  if (stackMode() === 'docker') return ['docker', [action, containerOf[name]]];
+  return ['scripts/native/stack.sh', [action, nativeEngine(name)]];
+}
+
 /** Stops the engine; returns once its process is gone. */
 export function stopEngine(name: EngineName): void {
-  if (stackMode() === 'docker') run('docker', ['stop', containerOf[name]]);
-  else run('scripts/native/stack.sh', ['stop', nativeEngine(name)]);
+  run(...command('stop', name));
 }
 
 /** Starts the engine again; returns once it answers (the stack script waits for readiness). */
 export function startEngine(name: EngineName): void {
-  if (stackMode() === 'docker') run('docker', ['start', containerOf[name]]);
-  else run('scripts/native/stack.sh', ['start', nativeEngine(name)]);
+  run(...command('start', name));
+}
+
+/**
+ * The same two without blocking the event loop, for a test whose own process keeps working
+ * meanwhile (the fault suite's write load runs in the test process). Resolves with the script's
+ * output; rejects when it fails.
+ */
+export async function stopEngineInBackground(name: EngineName): Promise<string> {
+  const { stdout, stderr } = await promisify(execFile)(...command('stop', name), { timeout: 300_000 });
+  return stdout + stderr;
+}
+
+export async function startEngineInBackground(name: EngineName): Promise<string> {
+  const { stdout, stderr } = await promisify(execFile)(...command('start', name), { timeout: 300_000 });
+  return stdout + stderr;
 }
